@@ -1,0 +1,544 @@
+"""Orchestration: packages in, verdicts out, network in parallel, Sigstore off the loop.
+
+Per registry package: the crate's index file (fetched once per crate), the version line, the
+tarball hash (cargo's cache or a download, always re-hashed), the evidence (bundle URL, Rekor
+entry by log index, or opt-in Rekor search by hash), then sigstore-python verification in a
+worker pool. Nothing here imports sigstore: a run answered from the verification cache never
+loads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cargo_verify.cache import VerdictCache, cache_key
+from cargo_verify.errors import InfraError
+from cargo_verify.http import HttpSettings, NotFound, fetch, make_client
+from cargo_verify.model import Code, Package, Report, Status, TrustRule, Verdict
+from cargo_verify.registry import (
+    CRATES_IO_SPARSE,
+    IndexError_,
+    SparseRegistry,
+)
+from cargo_verify.transparency import (
+    EvidenceError,
+    bundle_from_hashedrekord,
+    parse_rekor_response,
+)
+from cargo_verify.verify import TrustRootSpec, VerifyJob, VerifyOutcome, run_job
+
+UNSIGNED_POLICIES = ("deny", "warn", "allow")
+MAX_SEARCH_ENTRIES = 10
+PUBLIC_GOOD_REKOR = "https://rekor.sigstore.dev"
+
+
+@dataclass(frozen=True)
+class UnsignedException:
+    """A per-crate allowance to be unsigned, with the reason a person gave."""
+
+    reason: str
+    origin: str
+    expires: dt.date | None = None
+    version: str | None = None  # None = any version
+
+
+@dataclass(frozen=True)
+class Settings:
+    trust_root: TrustRootSpec = field(default_factory=TrustRootSpec)
+    unsigned: str = "warn"
+    jobs: int = 0  # 0 = one verification worker per core
+    concurrency: int = 32  # packages in flight on the network
+    rekor_search: bool = False
+    rekor_url: str | None = None
+    cache_dir: Path | None = None
+    cargo_home: Path | None = None
+    http: HttpSettings = field(default_factory=HttpSettings)
+    today: dt.date = field(default_factory=dt.date.today)
+
+
+class Policies:
+    """Where each crate's trust rule, unsigned exception and index URL come from."""
+
+    def __init__(
+        self,
+        rules: dict[str, TrustRule] | None = None,
+        exceptions: dict[str, UnsignedException] | None = None,
+        source_map: Callable[[str], str | None] | None = None,
+        default_rule: TrustRule | None = None,
+    ) -> None:
+        self.rules = rules or {}
+        self.exceptions = exceptions or {}
+        self._source_map = source_map
+        self.default_rule = default_rule or TrustRule()
+
+    def rule_for(self, name: str) -> TrustRule:
+        return self.rules.get(name, self.default_rule)
+
+    def exception_for(self, package: Package, today: dt.date) -> tuple[UnsignedException | None, str]:
+        exc = self.exceptions.get(package.name)
+        if exc is None:
+            return None, ""
+        if exc.version is not None and exc.version != package.version:
+            return None, ""
+        if exc.expires is not None and today > exc.expires:
+            return None, f" (its exception at {exc.origin} expired on {exc.expires.isoformat()})"
+        return exc, ""
+
+    def index_url(self, source: str) -> str | None:
+        """The sparse index to fetch a lockfile source from, after source replacement."""
+        if self._source_map is not None:
+            mapped = self._source_map(source)
+            if mapped is not None:
+                return mapped
+        if source in (
+            "registry+https://github.com/rust-lang/crates.io-index",
+            CRATES_IO_SPARSE,
+        ):
+            return CRATES_IO_SPARSE
+        if source.startswith("sparse+"):
+            return source
+        return None
+
+
+Progress = Callable[[str, Verdict | None], None]  # event name, verdict when one is final
+
+
+def _worker_init(spec: TrustRootSpec) -> None:
+    from cargo_verify.verify import verifier_for
+
+    verifier_for(spec)  # import sigstore and parse the trust root once per worker
+
+
+def _warm(spec: TrustRootSpec) -> bool:
+    return True
+
+
+class _Verifiers:
+    """Runs sigstore verification off the event loop: a process pool over every core."""
+
+    def __init__(self, spec: TrustRootSpec, workers: int) -> None:
+        self.spec = spec
+        self.workers = max(1, workers)
+        self._pool: concurrent.futures.Executor | None = None
+
+    def start(self) -> None:
+        if self._pool is not None:
+            return
+        if self.workers == 1:
+            self._pool = concurrent.futures.ThreadPoolExecutor(1)
+            self._pool.submit(_worker_init, self.spec)
+            return
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_worker_init, initargs=(self.spec,)
+        )
+        for _ in range(self.workers):  # start every worker now, overlapping network I/O
+            self._pool.submit(_warm, self.spec)
+
+    async def run(self, job: VerifyJob) -> VerifyOutcome:
+        self.start()
+        assert self._pool is not None
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._pool, run_job, job, self.spec)
+        except concurrent.futures.process.BrokenProcessPool as exc:
+            raise InfraError(f"verification worker died: {exc}") from exc
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, policies: Policies, progress: Progress | None = None):
+        self.settings = settings
+        self.policies = policies
+        self.progress = progress or (lambda event, verdict: None)
+        self._registries: dict[str, SparseRegistry] = {}
+        self._root_digest: str | None = None
+        self._root_rekor_url: str | None = None
+
+    # -- public entry -------------------------------------------------------------------
+    async def run(self, packages: Sequence[Package], lockfile: str | None = None) -> Report:
+        cache = VerdictCache(self.settings.cache_dir) if self.settings.cache_dir else None
+        results: list[Verdict | None] = [None] * len(packages)
+        pending: list[int] = []
+        for i, package in enumerate(packages):
+            early = self._early_verdict(package)
+            if early is not None:
+                results[i] = early
+            else:
+                pending.append(i)
+        if pending and cache is not None:
+            still: list[int] = []
+            for i in pending:
+                hit = self._cached(cache, packages[i])
+                if hit is not None:
+                    results[i] = hit
+                else:
+                    still.append(i)
+            pending = still
+        for verdict in results:
+            if verdict is not None:
+                self.progress("done", verdict)
+        if pending:
+            workers = self.settings.jobs or (os.cpu_count() or 1)
+            workers = min(workers, len(pending))
+            verifiers = _Verifiers(self.settings.trust_root, workers)
+            if len(pending) > 0:
+                verifiers.start()
+            try:
+                client = make_client(self.settings.http)
+                async with client:
+                    self._client = client
+                    semaphore = asyncio.Semaphore(max(1, self.settings.concurrency))
+
+                    async def one(i: int) -> None:
+                        async with semaphore:
+                            verdict = await self._check_guarded(packages[i], verifiers)
+                        results[i] = verdict
+                        if cache is not None and verdict.status is Status.VERIFIED:
+                            self._store(cache, verdict)
+                        self.progress("done", verdict)
+
+                    await asyncio.gather(*(one(i) for i in pending))
+            finally:
+                verifiers.close()
+        final = tuple(v for v in results if v is not None)
+        assert len(final) == len(packages)
+        return Report(verdicts=final, lockfile=lockfile)
+
+    # -- cheap decisions ----------------------------------------------------------------
+    def _early_verdict(self, package: Package) -> Verdict | None:
+        if package.source is None:
+            return Verdict(package, Status.SKIPPED, Code.PATH_SOURCE,
+                           "path dependency or workspace member (local code, nothing to verify)")
+        if package.source.startswith("git+"):
+            return Verdict(package, Status.SKIPPED, Code.GIT_SOURCE,
+                           f"git dependency ({package.source}): no registry checksum or signature")
+        if not package.is_registry:
+            return Verdict(package, Status.FAILED, Code.UNSUPPORTED_SOURCE,
+                           f"{package.key}: unsupported source {package.source!r}")
+        if not package.checksum:
+            return Verdict(package, Status.FAILED, Code.CHECKSUM_MISSING,
+                           f"{package.key} from {package.source} has no checksum in the lockfile; "
+                           "regenerate it with cargo (expected a sha256 checksum, found none)")
+        if self.policies.index_url(package.source) is None:
+            return Verdict(package, Status.FAILED, Code.UNSUPPORTED_SOURCE,
+                           f"{package.key}: {package.source} is a git-protocol registry index; "
+                           "only sparse registries can be verified (configure a sparse mirror "
+                           "with [source] replacement)")
+        return None
+
+    def _root(self) -> str:
+        if self._root_digest is None:
+            from cargo_verify.verify import trust_root_digest
+
+            self._root_digest = trust_root_digest(self.settings.trust_root)
+        return self._root_digest
+
+    def _cached(self, cache: VerdictCache, package: Package) -> Verdict | None:
+        rule = self.policies.rule_for(package.name)
+        record = cache.get(cache_key(package, rule, self._root()))
+        if record is None:
+            return None
+        cached_tarball = self._cargo_cache_path(package)
+        if cached_tarball is not None and _sha256_file(cached_tarball) != package.checksum:
+            return None  # re-run the full check so the tampered file is reported
+        return Verdict(
+            package,
+            Status.VERIFIED,
+            rekor_log_index=record.get("rekor_log_index"),
+            issuer=record.get("issuer"),
+            identity=record.get("identity"),
+            matched_form=record.get("matched_form"),
+            policy=rule.describe(),
+            evidence=f"cache ({record.get('evidence')})",
+        )
+
+    def _store(self, cache: VerdictCache, verdict: Verdict) -> None:
+        rule = self.policies.rule_for(verdict.package.name)
+        cache.put(
+            cache_key(verdict.package, rule, self._root()),
+            {
+                "rekor_log_index": verdict.rekor_log_index,
+                "issuer": verdict.issuer,
+                "identity": verdict.identity,
+                "matched_form": verdict.matched_form,
+                "evidence": verdict.evidence,
+            },
+        )
+
+    # -- the network + verify path ------------------------------------------------------
+    async def _check_guarded(self, package: Package, verifiers: _Verifiers) -> Verdict:
+        try:
+            return await self._check(package, verifiers)
+        except InfraError as exc:
+            return Verdict(package, Status.FAILED, Code.INFRA,
+                           f"{package.key}: no verdict, {exc.diagnostics()}")
+        except IndexError_ as exc:
+            return Verdict(package, Status.FAILED, Code.EVIDENCE_INVALID,
+                           f"{package.key}: unusable registry index data: {exc}")
+        except EvidenceError as exc:
+            return Verdict(package, Status.FAILED, Code.EVIDENCE_INVALID,
+                           f"{package.key}: unusable Sigstore evidence: {exc}")
+        except Exception as exc:  # a bug must never turn into a pass or kill the whole run
+            return Verdict(package, Status.FAILED, Code.INFRA,
+                           f"{package.key}: no verdict, internal error {type(exc).__name__}: {exc}")
+
+    def _registry(self, source: str) -> SparseRegistry:
+        url = self.policies.index_url(source)
+        assert url is not None
+        registry = self._registries.get(url)
+        if registry is None:
+            registry = self._registries[url] = SparseRegistry(url, self._client, self.settings.http)
+        return registry
+
+    def _cargo_cache_path(self, package: Package) -> Path | None:
+        if self.settings.cargo_home is None or package.source is None:
+            return None
+        from cargo_verify.cargo_home import cached_crate_path
+
+        return cached_crate_path(
+            self.settings.cargo_home,
+            self.policies.index_url(package.source) or package.source,
+            package.name,
+            package.version,
+        )
+
+    async def _check(self, package: Package, verifiers: _Verifiers) -> Verdict:
+        assert package.source is not None and package.checksum is not None
+        registry = self._registry(package.source)
+        rule = self.policies.rule_for(package.name)
+        fail = _failer(package, rule)
+        line = await registry.line(package.name, package.version)
+        if line is None:
+            return fail(Code.NOT_IN_INDEX,
+                        f"{package.key} is not in the index at {registry.file_url(package.name)} "
+                        "(expected a version line, found none)")
+        if line.cksum != package.checksum:
+            return fail(Code.CHECKSUM_MISMATCH,
+                        f"{package.key}: index cksum differs from Cargo.lock "
+                        f"(expected {package.checksum}, found {line.cksum})")
+        cached = self._cargo_cache_path(package)
+        if cached is not None:
+            digest = await asyncio.to_thread(_sha256_file, cached)
+            where = f"cargo cache file {cached}"
+        else:
+            url = await registry.download_url(package.name, package.version, line.cksum)
+            try:
+                digest, _size = await registry.tarball_sha256(url)
+            except NotFound:
+                return fail(Code.TARBALL_MISMATCH,
+                            f"{package.key}: download {url} returned not found")
+            where = f"download {url}"
+        if digest != package.checksum:
+            return fail(Code.TARBALL_MISMATCH,
+                        f"{package.key}: .crate bytes do not match Cargo.lock "
+                        f"(expected sha256 {package.checksum}, found {digest} in {where})")
+        ref = line.sigstore
+        if ref is not None:
+            if ref.bundle_url is not None:
+                bundle = await self._fetch_bundle(registry, ref.bundle_url)
+                expected_index = ref.rekor_log_index
+                outcome = await verifiers.run(VerifyJob(package.key, bundle, digest, rule))
+                if (
+                    outcome.ok
+                    and expected_index is not None
+                    and outcome.log_index != expected_index
+                ):
+                    return fail(Code.EVIDENCE_MISMATCH,
+                                f"{package.key}: bundle is for Rekor entry {outcome.log_index}, "
+                                f"but the index names entry {expected_index}")
+                return self._from_outcome(package, rule, outcome, "bundle")
+            assert ref.rekor_log_index is not None
+            rekor = ref.rekor_url or await self._rekor_url(registry)
+            bundle_doc, entry_digest = await self._rekor_bundle(rekor, ref.rekor_log_index)
+            if entry_digest != digest:
+                return fail(Code.EVIDENCE_MISMATCH,
+                            f"{package.key}: Rekor entry {ref.rekor_log_index} signs sha256 "
+                            f"{entry_digest or '(no sha256 digest)'}, but the .crate is sha256 "
+                            f"{digest}")
+            outcome = await verifiers.run(VerifyJob(package.key, bundle_doc, digest, rule))
+            return self._from_outcome(package, rule, outcome, "rekor")
+        if self.settings.rekor_search:
+            found = await self._search(registry, package, digest, rule, verifiers)
+            if found is not None:
+                return found
+        return self._unsigned(package, rule)
+
+    async def _fetch_bundle(self, registry: SparseRegistry, url: str) -> str:
+        from cargo_verify.http import MAX_JSON_BYTES
+
+        try:
+            raw = await fetch(self._client, url, self.settings.http, max_bytes=MAX_JSON_BYTES)
+        except NotFound as exc:
+            raise InfraError(f"bundle {url} not found") from exc
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise EvidenceError(f"bundle {url} is not UTF-8") from exc
+
+    async def _rekor_url(self, registry: SparseRegistry) -> str:
+        configured = await registry.rekor_url_default()
+        if configured:
+            return configured
+        if self.settings.rekor_url:
+            return self.settings.rekor_url
+        return self._trusted_root_rekor()
+
+    def _trusted_root_rekor(self) -> str:
+        if self._root_rekor_url is None:
+            url = PUBLIC_GOOD_REKOR
+            path = self.settings.trust_root.path
+            if path is not None:
+                try:
+                    doc = json.loads(Path(path).read_bytes())
+                    root = doc.get("trustedRoot", doc)
+                    url = str(root["tlogs"][0]["baseUrl"])
+                except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
+                    raise InfraError(f"no Rekor URL: {path} lists no transparency log") from None
+            self._root_rekor_url = url
+        return self._root_rekor_url
+
+    async def _rekor_json(self, url: str, post: object | None = None) -> Any:
+        from cargo_verify.http import MAX_JSON_BYTES
+
+        raw = await fetch(
+            self._client, url, self.settings.http, max_bytes=MAX_JSON_BYTES,
+            method="POST" if post is not None else "GET", json_body=post,
+        )
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise EvidenceError(f"{url} did not return JSON") from exc
+
+    async def _rekor_bundle(self, rekor: str, log_index: int) -> tuple[str, str | None]:
+        url = f"{rekor.rstrip('/')}/api/v1/log/entries?logIndex={log_index}"
+        try:
+            document = await self._rekor_json(url)
+        except NotFound as exc:
+            raise EvidenceError(f"Rekor has no entry {log_index} ({url})") from exc
+        entry = parse_rekor_response(document, expected_log_index=log_index)
+        return json.dumps(bundle_from_hashedrekord(entry)), entry.artifact_sha256
+
+    async def _search(
+        self,
+        registry: SparseRegistry,
+        package: Package,
+        digest: str,
+        rule: TrustRule,
+        verifiers: _Verifiers,
+    ) -> Verdict | None:
+        rekor = (self.settings.rekor_url or await registry.rekor_url_default()
+                 or self._trusted_root_rekor()).rstrip("/")
+        uuids = await self._rekor_json(
+            f"{rekor}/api/v1/index/retrieve", post={"hash": f"sha256:{digest}"}
+        )
+        if not isinstance(uuids, list):
+            raise EvidenceError("Rekor search did not return a list")
+        rejected: list[str] = []
+        for uuid in uuids[:MAX_SEARCH_ENTRIES]:
+            if not isinstance(uuid, str) or not uuid.isalnum():
+                raise EvidenceError(f"Rekor search returned a bad UUID {uuid!r}")
+            entry = parse_rekor_response(await self._rekor_json(f"{rekor}/api/v1/log/entries/{uuid}"))
+            if entry.artifact_sha256 != digest:
+                continue
+            try:
+                bundle = json.dumps(bundle_from_hashedrekord(entry))
+            except EvidenceError:
+                continue
+            outcome = await verifiers.run(VerifyJob(package.key, bundle, digest, rule))
+            if outcome.ok:
+                return self._from_outcome(package, rule, outcome, "rekor-search")
+            rejected.append(f"entry {entry.log_index}: {outcome.reason}")
+        if rejected:
+            verdict = self._unsigned(package, rule)
+            note = "; Rekor search found entries but none counts: " + " | ".join(rejected)
+            return replace(verdict, reason=(verdict.reason or "") + note)
+        return None
+
+    # -- verdicts -------------------------------------------------------------------------
+    def _from_outcome(
+        self, package: Package, rule: TrustRule, outcome: VerifyOutcome, evidence: str
+    ) -> Verdict:
+        if outcome.ok:
+            return Verdict(
+                package, Status.VERIFIED,
+                rekor_log_index=outcome.log_index, issuer=outcome.issuer,
+                identity=outcome.identity, matched_form=outcome.matched_form,
+                policy=rule.describe(), evidence=evidence,
+            )
+        found = ""
+        if outcome.code is not Code.IDENTITY_MISMATCH and (outcome.issuer or outcome.identity):
+            found = f" (signer: issuer {outcome.issuer}, SAN {outcome.identity})"
+        return Verdict(
+            package, Status.FAILED, outcome.code or Code.SIGNATURE_INVALID,
+            f"{package.key}: {outcome.reason}{found}",
+            rekor_log_index=outcome.log_index, issuer=outcome.issuer,
+            identity=outcome.identity, policy=rule.describe(), evidence=evidence,
+        )
+
+    def _unsigned(self, package: Package, rule: TrustRule) -> Verdict:
+        if not rule.is_default:
+            return Verdict(
+                package, Status.FAILED, Code.UNSIGNED_WITH_TRUST,
+                f"{package.key} has no Sigstore evidence, but {rule.describe()} requires a "
+                "signature (expected a signed publish, found none)",
+                policy=rule.describe(),
+            )
+        exception, expired_note = self.policies.exception_for(package, self.settings.today)
+        if exception is not None:
+            return Verdict(
+                package, Status.UNSIGNED, Code.UNSIGNED,
+                f"{package.key} is unsigned; allowed by the exception at {exception.origin}: "
+                f"{exception.reason}",
+                policy=rule.describe(),
+            )
+        base = f"{package.key} has no Sigstore evidence{expired_note}"
+        if self.settings.unsigned == "deny":
+            return Verdict(package, Status.FAILED, Code.UNSIGNED,
+                           f"{base} and unsigned = \"deny\"", policy=rule.describe())
+        return Verdict(
+            package, Status.UNSIGNED, Code.UNSIGNED,
+            f"{base} (unsigned = \"{self.settings.unsigned}\")",
+            policy=rule.describe(), warning=self.settings.unsigned == "warn",
+        )
+
+
+def _failer(package: Package, rule: TrustRule) -> Callable[[Code, str], Verdict]:
+    def fail(code: Code, reason: str) -> Verdict:
+        return Verdict(package, Status.FAILED, code, reason, policy=rule.describe())
+
+    return fail
+
+
+def verify_packages(
+    packages: Sequence[Package],
+    settings: Settings,
+    policies: Policies,
+    *,
+    lockfile: str | None = None,
+    progress: Progress | None = None,
+) -> Report:
+    """Synchronous entry point (the CLI and the Python API both use it)."""
+    return asyncio.run(Pipeline(settings, policies, progress).run(packages, lockfile))

@@ -1,0 +1,231 @@
+"""Trust rules matched against a Fulcio certificate's identity.
+
+The certificate has already been validated by sigstore-python when these checks run (they
+are called from inside its verification, as its policy); this module only reads identity
+fields and compares them with what the user trusts.
+
+A `subject` is a glob where `*` matches any run of characters. It is tried against every form
+of the signer's identity, and the report says which one matched:
+
+* `san`: the certificate's Subject Alternative Name (the workflow URI for GitHub Actions);
+* `sub-claim`: `repo:OWNER/REPO:ref:REF` (and `…:environment:ENV`, `…:pull_request`) rebuilt
+  from Fulcio's repository / ref / environment / trigger extensions, the form of the token's
+  `sub` claim that GitHub users write in trust entries;
+* `token-subject`: the raw `sub` Fulcio copies into extension 1.3.6.1.4.1.57264.1.24.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import TYPE_CHECKING
+
+from cargo_verify.model import TrustRule
+
+if TYPE_CHECKING:
+    from cryptography.x509 import Certificate
+
+_FULCIO_OID = "1.3.6.1.4.1.57264.1."
+_RAW = {"issuer": 1, "trigger": 2, "sha": 3, "workflow_name": 4, "repository": 5, "ref": 6}
+_DER = {
+    "issuer_v2": 8,
+    "build_signer_uri": 9,
+    "source_repository_uri": 12,
+    "source_repository_ref": 14,
+    "build_trigger": 20,
+    "environment": 23,
+    "token_subject": 24,
+}
+_GITHUB = "https://github.com/"
+
+
+@lru_cache(maxsize=256)
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+def glob_match(pattern: str, value: str) -> bool:
+    """`*` matches any run of characters (slashes included); everything else is literal."""
+    return _glob_regex(pattern).fullmatch(value) is not None
+
+
+def _der_utf8(value: bytes) -> str | None:
+    """Decode a DER UTF8String (tag 0x0c), as Fulcio writes extensions .8 and up."""
+    if len(value) < 2 or value[0] != 0x0C:
+        return None
+    length, offset = value[1], 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or len(value) < 2 + count:
+            return None
+        length = int.from_bytes(value[2 : 2 + count], "big")
+        offset = 2 + count
+    if offset + length != len(value):
+        return None
+    try:
+        return value[offset:].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+@dataclass(frozen=True)
+class SignerIdentity:
+    """The identity fields of a Fulcio certificate, decoded."""
+
+    san: str | None
+    issuer: str | None
+    repository: str | None  # OWNER/REPO (GitHub) or the source repository URI
+    ref: str | None
+    environment: str | None
+    trigger: str | None
+    workflow: str | None  # path of the build workflow inside its repo, e.g. .github/workflows/x.yml
+    token_subject: str | None
+    sub_forms: tuple[str, ...] = field(default=())
+
+    def forms(self) -> list[tuple[str, str]]:
+        """Every (form name, value) a subject glob is matched against, in preference order."""
+        out: list[tuple[str, str]] = []
+        if self.san is not None:
+            out.append(("san", self.san))
+        out.extend(("sub-claim", form) for form in self.sub_forms)
+        if self.token_subject is not None:
+            out.append(("token-subject", self.token_subject))
+        return out
+
+    def describe(self) -> str:
+        """Found identity in words, for failure messages."""
+        parts = [f"issuer {self.issuer or '(none)'}", f"SAN {self.san or '(none)'}"]
+        if self.sub_forms:
+            parts.append(f"subject {self.sub_forms[0]}")
+        return ", ".join(parts)
+
+
+def _extension_values(cert: Certificate) -> dict[int, bytes]:
+    values: dict[int, bytes] = {}
+    for ext in cert.extensions:
+        oid = ext.oid.dotted_string
+        if oid.startswith(_FULCIO_OID):
+            tail = oid[len(_FULCIO_OID) :]
+            if tail.isdigit():
+                values[int(tail)] = ext.value.value  # UnrecognizedExtension: raw DER bytes
+    return values
+
+
+def _san(cert: Certificate) -> str | None:
+    from cryptography import x509
+
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return None
+    for name in names:
+        if isinstance(name, x509.UniformResourceIdentifier | x509.RFC822Name):
+            return str(name.value)
+        if isinstance(name, x509.OtherName):
+            return _der_utf8(name.value) or name.value.hex()
+    return None
+
+
+def signer_identity(cert: Certificate) -> SignerIdentity:
+    ext = _extension_values(cert)
+
+    def raw(key: str) -> str | None:
+        value = ext.get(_RAW[key])
+        if value is None:
+            return None
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def der(key: str) -> str | None:
+        value = ext.get(_DER[key])
+        return _der_utf8(value) if value is not None else None
+
+    issuer = der("issuer_v2") or raw("issuer")
+    repo_uri = der("source_repository_uri")
+    repository = raw("repository")
+    if repository is None and repo_uri is not None:
+        repository = repo_uri[len(_GITHUB) :] if repo_uri.startswith(_GITHUB) else repo_uri
+    ref = der("source_repository_ref") or raw("ref")
+    environment = der("environment")
+    trigger = der("build_trigger") or raw("trigger")
+    workflow: str | None = None
+    signer_uri = der("build_signer_uri")
+    if signer_uri is not None:
+        path = signer_uri.split("@", 1)[0]
+        if repository and path.startswith(f"{_GITHUB}{repository}/"):
+            workflow = path[len(f"{_GITHUB}{repository}/") :]
+        else:
+            workflow = path
+    sub_forms: list[str] = []
+    if repository is not None and "/" in repository and "://" not in repository:
+        if environment:
+            sub_forms.append(f"repo:{repository}:environment:{environment}")
+        if trigger in ("pull_request", "pull_request_target"):
+            sub_forms.append(f"repo:{repository}:pull_request")
+        if ref:
+            sub_forms.append(f"repo:{repository}:ref:{ref}")
+    return SignerIdentity(
+        san=_san(cert),
+        issuer=issuer,
+        repository=repository,
+        ref=ref,
+        environment=environment,
+        trigger=trigger,
+        workflow=workflow,
+        token_subject=der("token_subject"),
+        sub_forms=tuple(sub_forms),
+    )
+
+
+@dataclass(frozen=True)
+class Decision:
+    ok: bool
+    identity: SignerIdentity
+    matched_form: str | None = None
+    problem: str | None = None  # what did not match, when not ok
+
+
+def evaluate(rule: TrustRule, identity: SignerIdentity) -> Decision:
+    """Does this signer satisfy the rule? Every field set in the rule must match."""
+    if identity.issuer is None:
+        return Decision(False, identity, problem="certificate carries no OIDC issuer extension")
+    if identity.san is None:
+        return Decision(False, identity, problem="certificate carries no subject alternative name")
+    if rule.issuer is not None and identity.issuer != rule.issuer:
+        return Decision(
+            False, identity, problem=f"issuer: expected {rule.issuer}, found {identity.issuer}"
+        )
+    checks = (
+        ("repository", rule.repository, identity.repository),
+        ("ref", rule.ref, identity.ref),
+        ("environment", rule.environment, identity.environment),
+    )
+    for label, wanted, found in checks:
+        if wanted is not None and (found is None or not glob_match(wanted, found)):
+            return Decision(
+                False, identity, problem=f"{label}: expected {wanted}, found {found or '(none)'}"
+            )
+    if rule.workflow is not None:
+        found_wf = identity.workflow
+        names = [found_wf, found_wf.rsplit("/", 1)[-1]] if found_wf else []
+        if not any(glob_match(rule.workflow, name) for name in names):
+            return Decision(
+                False,
+                identity,
+                problem=f"workflow: expected {rule.workflow}, found {found_wf or '(none)'}",
+            )
+    matched: str | None = "san" if rule.subject is None else None
+    if rule.subject is not None:
+        for form, value in identity.forms():
+            if glob_match(rule.subject, value):
+                matched = form
+                break
+        else:
+            found = "; ".join(f"{form} {value}" for form, value in identity.forms())
+            return Decision(
+                False, identity, problem=f"subject: expected {rule.subject}, found {found}"
+            )
+    return Decision(True, identity, matched_form=matched)
