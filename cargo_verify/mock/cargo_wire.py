@@ -78,8 +78,7 @@ def parse_publish_body(body: bytes) -> tuple[dict[str, Any], bytes]:
     remaining = len(body) - offset
     if crate_len != remaining:
         raise PublishBodyError(
-            f"publish body: .crate length is {crate_len} bytes, "
-            f"but {remaining} bytes follow it"
+            f"publish body: .crate length is {crate_len} bytes, but {remaining} bytes follow it"
         )
     try:
         meta = json.loads(raw_json.decode("utf-8"))
@@ -194,8 +193,7 @@ def _features(raw: Any) -> dict[str, list[str]]:
     if not isinstance(raw, dict):
         raise PublishBodyError("metadata field `features` must be an object")
     return {
-        str(feature): _string_list(values, f"features.{feature}")
-        for feature, values in raw.items()
+        str(feature): _string_list(values, f"features.{feature}") for feature, values in raw.items()
     }
 
 

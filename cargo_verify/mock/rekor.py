@@ -50,7 +50,7 @@ _DSSE_HASH_BY_CURVE: dict[str, hashes.HashAlgorithm] = {
 _LOG_SIGNATURE = ec.ECDSA(hashes.SHA256(), deterministic_signing=True)
 _HEX_RE = re.compile(r"[0-9a-fA-F]+")
 _CHECKPOINT_CACHE_SIZE = 1024
-_PROOF_CACHE_SIZE = 16384
+_PROOF_CACHE_SIZE = 4096
 _EMPTY_TREE_ROOT = hashlib.sha256(b"").digest()
 
 
@@ -82,13 +82,13 @@ _JSON_ESCAPES = str.maketrans(
     {chr(c): _JSON_SHORT_ESCAPES.get(chr(c), f"\\u{c:04x}") for c in range(0x20)}
     | {'"': '\\"', "\\": "\\\\"}
 )
-_MAX_EXACT_JSON_INT = 2**53
+_MAX_EXACT_JSON_INT = 2**53 - 1  # ECMAScript's Number.MAX_SAFE_INTEGER
 
 
 def canonical_json(value: object) -> bytes:
     """RFC 8785 (JCS) serialization of JSON-like data.
 
-    Floats are refused: no Rekor body or SET payload holds one, and integers beyond 2**53 would
+    Floats are refused: no Rekor body or SET payload holds one, and integers beyond 2**53 - 1 would
     not survive the IEEE-754 round trip that RFC 8785 assumes.
     """
     parts: list[str] = []
@@ -415,10 +415,10 @@ class TransparencyLog:
         self.tree_id = tree_id
         self.origin_name = origin_name
         self.log_index_offset = log_index_offset
-        spki = signing_key.public_key().public_bytes(
+        self._spki = signing_key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        self._log_id_bytes = hashlib.sha256(spki).digest()
+        self._log_id_bytes = hashlib.sha256(self._spki).digest()
         self.log_id = self._log_id_bytes.hex()
         self._uuid_prefix = f"{tree_id:016x}"
 
@@ -432,7 +432,6 @@ class TransparencyLog:
         self._tree_heads: OrderedDict[int, tuple[bytes, str]] = OrderedDict()
         self._proofs: OrderedDict[tuple[int, int], list[str]] = OrderedDict()
 
-        self._store_path = store
         self._store_file: BinaryIO | None = None
         if store is not None:
             self._load_store(store)
@@ -446,9 +445,8 @@ class TransparencyLog:
         )
 
     def public_key_der(self) -> bytes:
-        return self._key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        """DER SubjectPublicKeyInfo: the trusted root's `tlogs[].publicKey.rawBytes`."""
+        return self._spki
 
     @property
     def size(self) -> int:

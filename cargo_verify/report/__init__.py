@@ -17,6 +17,7 @@ from cargo_verify.model import Code, Report, Status, Verdict
 __all__ = [
     "Format",
     "Reporter",
+    "finding_detail",
     "finding_level",
     "finding_message",
     "lockfile_path",
@@ -73,12 +74,16 @@ def finding_level(verdict: Verdict) -> Literal["error", "warning"] | None:
 def finding_message(verdict: Verdict) -> str:
     """One sentence naming the package, what was expected and what was found."""
     package = verdict.package
-    reason = verdict.reason or (verdict.code.description if verdict.code else str(verdict.status))
-    text = f"{package.name} {package.version}: {reason}"
+    return f"{package.name} {package.version}: {finding_detail(verdict)}"
+
+
+def finding_detail(verdict: Verdict) -> str:
+    """The reason, with the expected and found signer added where the reason omits them."""
+    text = verdict.reason or (verdict.code.description if verdict.code else str(verdict.status))
     if verdict.code in _IDENTITY_CODES:
-        if verdict.policy and verdict.policy not in reason:
+        if verdict.policy and verdict.policy not in text:
             text += f"; expected {verdict.policy}"
-        if verdict.identity and verdict.identity not in reason:
+        if verdict.identity and verdict.identity not in text:
             text += f"; found {verdict.identity}"
     return text
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cargo_verify.model import Report, Status, Verdict
-from cargo_verify.report import finding_level, finding_message, lockfile_path
+from cargo_verify.report import finding_detail, finding_level, finding_message, lockfile_path
 
 TITLE_PREFIX = "cargo-verify"
 
@@ -114,7 +114,7 @@ def _row(verdict: Verdict) -> str:
         detail = _cell(verdict.identity or "")
     else:
         code = f"`{verdict.code}` " if verdict.code else ""
-        detail = code + _cell(verdict.reason or "")
+        detail = code + _cell(finding_detail(verdict))
     return f"| {_cell(package.name)} | {_cell(package.version)} | {status} | {detail} |"
 
 

@@ -147,7 +147,9 @@ def test_consistency_proofs_match_the_rfc_definition() -> None:
 
 
 @pytest.mark.parametrize(
-    ("index", "size"), [(-1, 5), (5, 5), (0, 0), (0, 71)], ids=["negative", "at-size", "empty", "big"]
+    ("index", "size"),
+    [(-1, 5), (5, 5), (0, 0), (0, 71)],
+    ids=["negative", "at-size", "empty", "big"],
 )
 def test_out_of_range_proofs_are_refused(index: int, size: int) -> None:
     with pytest.raises(ValueError):

@@ -89,7 +89,13 @@ def hashedrekord_request(signer: Signer, artifact: bytes) -> dict[str, Any]:
 def in_toto_envelope(signer: Signer, subject_sha256: str) -> dsse.Envelope:
     statement = (
         dsse.StatementBuilder()
-        .subjects([dsse.Subject(name="crate.crate", digest={"sha256": subject_sha256})])
+        .subjects(
+            [
+                dsse.Subject.model_validate(
+                    {"name": "crate.crate", "digest": {"sha256": subject_sha256}}
+                )
+            ]
+        )
         .predicate_type("https://example.test/provenance/v1")
         .predicate({"builder": "test"})
         .build()
@@ -180,14 +186,17 @@ def test_every_entry_verifies_against_the_current_signed_checkpoint(
         obj = log.entry(i)
         proof = the_entry(obj)["verification"]["inclusionProof"]
         assert (proof["logIndex"], proof["treeSize"]) == (i, BIG_LOG_SIZE)
-        # Merkle inclusion, checkpoint signature and root, SET: sigstore's TransparencyLogEntry._verify.
+        # sigstore's own checks: Merkle inclusion, checkpoint signature and root, SET.
         TransparencyLogEntry._from_v1_response(obj)._verify(keyring)
 
 
 def test_every_integration_response_verifies_at_its_own_tree_size(
     big_log: BigLog, keyring: RekorKeyring
 ) -> None:
+    # Every fifth response (and the last) keeps this check quick; sizes 1, 6, 11, ... vary enough.
     for i, (uuid, obj) in enumerate(big_log.responses):
+        if i % 5 and i != BIG_LOG_SIZE - 1:
+            continue
         assert list(obj) == [uuid]
         entry = the_entry(obj)
         assert entry["logIndex"] == i
@@ -208,9 +217,9 @@ def test_a_proof_from_another_tree_size_fails_sigstore_verification(
     big_log: BigLog, keyring: RekorKeyring
 ) -> None:
     obj = big_log.log.entry(10)
-    the_entry(obj)["verification"]["inclusionProof"]["hashes"] = the_entry(big_log.responses[10][1])[
-        "verification"
-    ]["inclusionProof"]["hashes"]
+    the_entry(obj)["verification"]["inclusionProof"]["hashes"] = the_entry(
+        big_log.responses[10][1]
+    )["verification"]["inclusionProof"]["hashes"]
     with pytest.raises(VerificationError):
         TransparencyLogEntry._from_v1_response(obj)._verify(keyring)
 
@@ -246,9 +255,12 @@ def test_log_id_is_sha256_of_the_public_key(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     assert log.log_id == hashlib.sha256(der).hexdigest()
-    assert serialization.load_pem_public_key(log.public_key_pem()).public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    ) == der
+    assert (
+        serialization.load_pem_public_key(log.public_key_pem()).public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        == der
+    )
 
 
 def test_offset_shard_sets_cover_the_global_index_and_proofs_the_tree_index(
@@ -291,9 +303,7 @@ def test_checkpoint_is_a_signed_note_sigstore_parses(big_log: BigLog) -> None:
     assert parsed.checkpoint.log_size == 1_000
 
 
-def test_checkpoints_are_deterministic(
-    log_key: ec.EllipticCurvePrivateKey, signer: Signer
-) -> None:
+def test_checkpoints_are_deterministic(log_key: ec.EllipticCurvePrivateKey, signer: Signer) -> None:
     requests = [hashedrekord_request(signer, b"det %d" % i) for i in range(5)]
     logs = [TransparencyLog(log_key, FixedClock(START), TREE_ID) for _ in range(2)]
     for log in logs:
@@ -309,16 +319,15 @@ def test_log_info(big_log: BigLog) -> None:
     assert info["treeSize"] == BIG_LOG_SIZE
     assert info["treeID"] == str(TREE_ID)
     assert info["signedTreeHead"] == big_log.log.checkpoint(BIG_LOG_SIZE)
-    assert info["rootHash"] == the_entry(big_log.log.entry(0))["verification"]["inclusionProof"][
-        "rootHash"
-    ]
+    assert (
+        info["rootHash"]
+        == the_entry(big_log.log.entry(0))["verification"]["inclusionProof"]["rootHash"]
+    )
 
 
 def test_consistency_proof_shape(big_log: BigLog) -> None:
     proof = big_log.log.consistency(600, 1_000)
-    assert proof["rootHash"] == base64.b64decode(
-        big_log.log.checkpoint(1_000).split("\n")[2]
-    ).hex()
+    assert proof["rootHash"] == base64.b64decode(big_log.log.checkpoint(1_000).split("\n")[2]).hex()
     assert proof["hashes"] and all(len(h) == 64 for h in proof["hashes"])
     with pytest.raises(RekorError):
         big_log.log.consistency(0, 10)
@@ -400,9 +409,7 @@ def test_malformed_requests_are_bad_requests(
     assert refused.value.status == 400
 
 
-def test_p384_signers_are_accepted(
-    log: TransparencyLog, keyring: RekorKeyring
-) -> None:
+def test_p384_signers_are_accepted(log: TransparencyLog, keyring: RekorKeyring) -> None:
     p384 = make_signer(ec.SECP384R1())
     _, hashed = log.propose(hashedrekord_request(p384, b"p384"))
     _, attested = log.propose(dsse_request(p384, "cd" * 32))
@@ -450,9 +457,7 @@ def test_canonical_bodies_have_the_rekor_shape(signer: Signer) -> None:
 # --- search and retrieve -------------------------------------------------------------------------
 
 
-def test_search_by_hash_email_key_and_in_toto_subject(
-    log: TransparencyLog, signer: Signer
-) -> None:
+def test_search_by_hash_email_key_and_in_toto_subject(log: TransparencyLog, signer: Signer) -> None:
     other = make_signer(ec.SECP256R1(), email="other@example.test")
     uuid_a, _ = log.propose(hashedrekord_request(signer, b"crate-a"))
     uuid_b, _ = log.propose(hashedrekord_request(other, b"crate-b"))
@@ -547,7 +552,9 @@ def test_restart_keeps_the_log_byte_identical(
     log = TransparencyLog(log_key, clock, TREE_ID, log_index_offset=50, store=store)
     subject = hashlib.sha256(b"persisted crate").hexdigest()
     for i in range(7):
-        request = dsse_request(signer, subject) if i == 3 else hashedrekord_request(signer, b"p%d" % i)
+        request = (
+            dsse_request(signer, subject) if i == 3 else hashedrekord_request(signer, b"p%d" % i)
+        )
         log.propose(request)
         clock.advance(3)
     before = [json.dumps(log.entry(50 + i)) for i in range(7)]
@@ -571,11 +578,16 @@ def test_restart_keeps_the_log_byte_identical(
         )
     assert conflict.value.status == 409
     # New entries continue the same journal.
-    assert reloaded.add_hashedrekord(
-        signer.key.sign(hashlib.sha256(b"after").digest(), ec.ECDSA(Prehashed(hashes.SHA256()))),
-        signer.cert_pem,
-        hashlib.sha256(b"after").hexdigest(),
-    ) == 57
+    assert (
+        reloaded.add_hashedrekord(
+            signer.key.sign(
+                hashlib.sha256(b"after").digest(), ec.ECDSA(Prehashed(hashes.SHA256()))
+            ),
+            signer.cert_pem,
+            hashlib.sha256(b"after").hexdigest(),
+        )
+        == 57
+    )
     reloaded.close()
     assert len(store.read_bytes().splitlines()) == 8
 
@@ -611,22 +623,24 @@ def test_add_helpers_log_the_managed_signing_kinds(
 _json_values = st.recursive(
     st.none()
     | st.booleans()
-    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.integers(min_value=-(2**53 - 1), max_value=2**53 - 1)
     | st.text(st.characters(exclude_categories=["Cs"])),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"])), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(st.characters(exclude_categories=["Cs"])), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(_json_values)
-def test_canonical_json_matches_rfc8785(value: object) -> None:
+def test_canonical_json_matches_rfc8785(value: Any) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
 
 
 def test_canonical_json_escapes_and_orders_like_rfc8785() -> None:
-    value = {"\u20ac": 1, "\U0001f600": 2, "\ufb33": 3, "a": "\x00\x1f\x7f\u2028\"\\\n/"}
+    value: Any = {"\u20ac": 1, "\U0001f600": 2, "\ufb33": 3, "a": '\x00\x1f\x7f\u2028"\\\n/'}
     assert canonical_json(value) == rfc8785.dumps(value)
     assert canonical_json(value).startswith(b'{"a":"\\u0000\\u001f\x7f')
     with pytest.raises(TypeError):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import jsonschema
+import jsonschema  # type: ignore[import-untyped]  # no stubs in the test extras
 import pytest
 
 from cargo_verify.model import Code, Report, Status, Verdict
