@@ -158,7 +158,9 @@ def canonical_url(url: str) -> str:
         path = path.lower()
     if path.endswith(".git"):
         path = path[:-4]
-    return _Url(scheme, parsed.authority, parsed.host, path, parsed.query, parsed.fragment).serialize()
+    return _Url(
+        scheme, parsed.authority, parsed.host, path, parsed.query, parsed.fragment
+    ).serialize()
 
 
 def url_host(url: str) -> str:

@@ -111,6 +111,8 @@ class Policies:
 
 
 Progress = Callable[[str, Verdict | None], None]  # event name, verdict when one is final
+# A .crate download: package, URL, bytes received so far, finished? (0 bytes first, then chunks).
+DownloadProgress = Callable[[Package, str, int, bool], None]
 
 
 def _worker_init(spec: TrustRootSpec) -> None:
@@ -169,10 +171,17 @@ def _sha256_file(path: Path) -> str:
 
 
 class Pipeline:
-    def __init__(self, settings: Settings, policies: Policies, progress: Progress | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        policies: Policies,
+        progress: Progress | None = None,
+        on_download: DownloadProgress | None = None,
+    ):
         self.settings = settings
         self.policies = policies
         self.progress = progress or (lambda event, verdict: None)
+        self.on_download = on_download
         self._registries: dict[str, SparseRegistry] = {}
         self._root_digest: str | None = None
         self._root_rekor_url: str | None = None
@@ -346,7 +355,7 @@ class Pipeline:
         else:
             url = await registry.download_url(package.name, package.version, line.cksum)
             try:
-                digest, _size = await registry.tarball_sha256(url)
+                digest, _size = await self._download(registry, package, url)
             except NotFound:
                 return fail(Code.TARBALL_MISMATCH,
                             f"{package.key}: download {url} returned not found")
@@ -385,6 +394,19 @@ class Pipeline:
             if found is not None:
                 return found
         return self._unsigned(package, rule)
+
+    async def _download(
+        self, registry: SparseRegistry, package: Package, url: str
+    ) -> tuple[str, int]:
+        report = self.on_download
+        if report is None:
+            return await registry.tarball_sha256(url)
+        report(package, url, 0, False)
+        digest, size = await registry.tarball_sha256(
+            url, lambda received: report(package, url, received, False)
+        )
+        report(package, url, size, True)
+        return digest, size
 
     async def _fetch_bundle(self, registry: SparseRegistry, url: str) -> str:
         from cargo_verify.http import MAX_JSON_BYTES
@@ -539,6 +561,7 @@ def verify_packages(
     *,
     lockfile: str | None = None,
     progress: Progress | None = None,
+    on_download: DownloadProgress | None = None,
 ) -> Report:
     """Synchronous entry point (the CLI and the Python API both use it)."""
-    return asyncio.run(Pipeline(settings, policies, progress).run(packages, lockfile))
+    return asyncio.run(Pipeline(settings, policies, progress, on_download).run(packages, lockfile))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin
@@ -131,6 +132,18 @@ def index_line_from(raw: dict[str, Any], index_file_url: str) -> IndexLine:
     )
 
 
+class _ReportingSink(HashingSink):
+    """A HashingSink that also reports the running byte count (download progress)."""
+
+    def __init__(self, on_bytes: Callable[[int], None]) -> None:
+        super().__init__()
+        self._on_bytes = on_bytes
+
+    def __call__(self, chunk: bytes) -> None:
+        super().__call__(chunk)
+        self._on_bytes(self.size)
+
+
 class SparseRegistry:
     """One sparse index. Fetches config.json and each crate's file at most once per run."""
 
@@ -207,8 +220,11 @@ class SparseRegistry:
             .replace("{sha256-checksum}", cksum)
         )
 
-    async def tarball_sha256(self, url: str) -> tuple[str, int]:
-        sink = HashingSink()
+    async def tarball_sha256(
+        self, url: str, on_bytes: Callable[[int], None] | None = None
+    ) -> tuple[str, int]:
+        """sha256 and size of the body at `url`; `on_bytes(received so far)` after each chunk."""
+        sink = HashingSink() if on_bytes is None else _ReportingSink(on_bytes)
         await fetch(
             self._client,
             url,

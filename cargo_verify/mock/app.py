@@ -6,7 +6,7 @@ One host and port for every service, laid out like the real ones:
   /rekor/api/v1/...                                                      Rekor v1
   /index/config.json, /index/<cargo path>, /dl/<crate>/<version>/download  sparse registry
   PUT /api/v1/crates/new, DELETE|PUT /api/v1/crates/<c>/<v>/(un)yank     publish API
-  /bundles/<crate>/<version>.sigstore.json                               bundles
+  /bundles/<crate>/<version>/bundle.sigstore.json                        bundles
   /trusted_root.json, /trust_config.json                                 trust material
   /_faults (GET/POST/DELETE)                                             fault and attack switches
 """
@@ -216,7 +216,7 @@ def build_app(world: World) -> Starlette:
         Route("/rekor/api/v1/log/publicKey", rekor_public_key),
         Route("/index/{path:path}", index_file),
         Route("/dl/{crate}/{version}/download", download),
-        Route("/bundles/{crate}/{version}.sigstore.json", bundle),
+        Route("/bundles/{crate}/{version}/bundle.sigstore.json", bundle),
         Route("/api/v1/crates/new", publish, methods=["PUT"]),
         Route("/api/v1/crates/{crate}/{version}/yank", yank, methods=["DELETE"]),
         Route("/api/v1/crates/{crate}/{version}/unyank", yank, methods=["PUT"]),

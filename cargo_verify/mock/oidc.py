@@ -18,6 +18,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
+from jwt.utils import der_to_raw_signature
 
 from cargo_verify.mock.clock import Clock
 from cargo_verify.mock.keys import KeyRing, ecdsa_sign
@@ -43,7 +44,7 @@ class _DeterministicES256(ECAlgorithm):
         super().__init__(ECAlgorithm.SHA256)
 
     def sign(self, msg: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
-        return jwt.utils.der_to_raw_signature(ecdsa_sign(key, msg), key.curve)
+        return der_to_raw_signature(ecdsa_sign(key, msg), key.curve)
 
 
 def _make_jws() -> jwt.PyJWS:
@@ -352,12 +353,3 @@ def _jwk_thumbprint(key: ec.EllipticCurvePublicKey) -> str:
     }
     canonical = json.dumps(members, sort_keys=True, separators=(",", ":")).encode()
     return _b64url(hashlib.sha256(canonical).digest())
-
-
-__all__ = [
-    "DEFAULT_AUDIENCE",
-    "GITHUB_ISSUER",
-    "GITLAB_ISSUER",
-    "OidcIssuer",
-    "TokenError",
-]

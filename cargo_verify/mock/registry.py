@@ -7,6 +7,8 @@ The app (`mock/app.py`) maps routes onto these methods:
     GET  /dl/{crate}/{version}/download              tarball(name, version)
     GET  /bundles/{crate}/{version}/bundle.sigstore.json   bundle(name, version)
     PUT  /api/v1/crates/new                          publish(body, Authorization header)
+    DELETE /api/v1/crates/{crate}/{version}/yank     api_yank(name, version, True, Authorization)
+    PUT  /api/v1/crates/{crate}/{version}/unyank     api_yank(name, version, False, Authorization)
 
 Publishing is trusted publishing plus signing: the request carries
 `Authorization: Sigstore <OIDC token>`, the token must satisfy the crate's
@@ -478,7 +480,8 @@ class Registry:
         if self._evidence in ("rekor", "both"):
             sigstore["rekor_log_index"] = version.rekor_log_index
         if self._evidence in ("bundle", "both"):
-            sigstore["bundle"] = self.bundle_url(line["name"], line["vers"])
+            # Relative to the index file (design §3.3), so lines don't depend on the port.
+            sigstore["bundle"] = f"/bundles/{line['name']}/{line['vers']}/bundle.sigstore.json"
         line["sigstore"] = sigstore
         return line
 
@@ -501,12 +504,7 @@ class Registry:
                     status=401,
                 )
             meta, crate = self._parse(body)
-            publisher = self._publisher(meta["name"])
-            if isinstance(publisher, UnsignedPublisher):
-                self._check_api_token(meta["name"], publisher, authorization)
-                return 200, self._response(meta, self._add(meta, crate, None))
-            claims = self._authenticate(authorization)
-            publisher.check(claims, crate=meta["name"])
+            claims = self._authorize(meta["name"], authorization)
             return 200, self._response(meta, self._add(meta, crate, claims))
         except PublishRefused as refused:
             return refused.status, _cargo_error(refused.message)
@@ -560,6 +558,24 @@ class Registry:
         signed = self._add(meta, crate_bytes, claims)
         return signed.log_index if signed is not None else None
 
+    def api_yank(
+        self, name: str, version: str, yanked: bool, authorization: str | None
+    ) -> tuple[int, dict[str, Any]]:
+        """`DELETE /api/v1/crates/{name}/{version}/yank` and `PUT …/unyank`.
+
+        Authorized like a publish of that crate (same token, same publisher check).
+        """
+        try:
+            if authorization is None:
+                raise PublishRefused("yanking needs an Authorization header", status=401)
+            self._authorize(name, authorization)
+            self.yank(name, version, yanked)
+        except PublishRefused as refused:
+            return refused.status, _cargo_error(refused.message)
+        except UnknownVersion as unknown:
+            return 404, _cargo_error(str(unknown))
+        return 200, {"ok": True}
+
     def yank(self, name: str, version: str, yanked: bool) -> None:
         with self._lock:
             found = self._find(name, version)
@@ -602,6 +618,16 @@ class Registry:
                 "a crate's publisher must be set up before its first publish"
             )
         return publisher
+
+    def _authorize(self, name: str, authorization: str) -> dict[str, Any] | None:
+        """The token's claims for a signed crate, None for an unsigned one; or refuse."""
+        publisher = self._publisher(name)
+        if isinstance(publisher, UnsignedPublisher):
+            self._check_api_token(name, publisher, authorization)
+            return None
+        claims = self._authenticate(authorization)
+        publisher.check(claims, crate=name)
+        return claims
 
     def _authenticate(self, authorization: str) -> dict[str, Any]:
         scheme, _, token = authorization.strip().partition(" ")
@@ -803,6 +829,8 @@ def _parse_record(raw: str, path: Path, number: int) -> _Version:
             raise ValueError("`line` must be an index line object")
         if not isinstance(line.get("vers"), str) or not is_semver(line["vers"]):
             raise ValueError("`line.vers` must be a SemVer version")
+        if not isinstance(line.get("cksum"), str):
+            raise ValueError("`line.cksum` must be a string")
         if log_index is not None and (not isinstance(log_index, int) or log_index < 0):
             raise ValueError("`rekor_log_index` must be a non-negative integer or null")
         index_path(line["name"])

@@ -87,7 +87,7 @@ class World:
         self.signer = ManagedSigner(self.keys, self.ca, self.log, kind=options.bundle_kind)
         self.trusted_root = trusted_root(
             self.ca,
-            self.log.public_key_der(),
+            self._log_public_key(),
             rekor_url=self.rekor_url,
             fulcio_url=self.base_url,
         )
@@ -98,8 +98,8 @@ class World:
             oidc_url=self.oidc.url,
         )
         publishers: dict[str, Any] = {}
-        self.fixtures: list[Any] = []
-        if options.fixtures_dir.is_dir():
+        self.fixtures: tuple[Any, ...] = ()
+        if (options.fixtures_dir / "publishers.toml").is_file():
             publishers, self.fixtures = load_fixture_publishers(options.fixtures_dir)
         self.registry = Registry(
             base_url=self.base_url,
@@ -113,6 +113,9 @@ class World:
         )
         if options.publish_fixtures:
             self.publish_fixtures()
+
+    def _log_public_key(self) -> Any:
+        return self.keys.ec_key("rekor").public_key()
 
     @staticmethod
     def _persisted_seed(state: Path, seed: str) -> str:
@@ -182,10 +185,22 @@ class World:
 
     # -- fixtures -------------------------------------------------------------------------
     def publish_fixtures(self) -> None:
+        from cargo_verify.mock.registry import UnsignedPublisher
+
         for fixture in self.fixtures:
             if self.registry.has_version(fixture.name, fixture.version):
                 continue
-            self.registry.publish_fixture(fixture, self)
+            publisher = self.registry.publishers[fixture.name]
+            claims = None
+            if not isinstance(publisher, UnsignedPublisher):
+                claims = self.oidc.github_claims(
+                    publisher.repository, fixture.ref, workflow_file=publisher.workflow,
+                    environment=publisher.environment, issuer=publisher.issuer,
+                    audience=PUBLISH_AUDIENCE,
+                )
+            self.registry.publish_fixture(
+                fixture.name, fixture.version, fixture.crate_bytes(), fixture.meta, claims
+            )
 
 
 class RunningWorld:

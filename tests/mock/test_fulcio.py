@@ -27,7 +27,7 @@ from sigstore.verify.verifier import Verifier
 
 from cargo_verify.mock.clock import FixedClock
 from cargo_verify.mock.fulcio import CertificateAuthority, FulcioError, fulcio_oid
-from cargo_verify.mock.keys import KeyRing
+from cargo_verify.mock.keys import KeyRing, ecdsa_sign
 from cargo_verify.mock.oidc import GITHUB_ISSUER, GITLAB_ISSUER, OidcIssuer, TokenError
 from cargo_verify.mock.trust import trusted_root
 
@@ -529,3 +529,37 @@ def test_trust_bundle_lists_the_ca_chain(ca: CertificateAuthority) -> None:
     (chain,) = ca.trust_bundle()["chains"]
     certs = [x509.load_pem_x509_certificate(pem.encode()) for pem in chain["certificates"]]
     assert certs == [ca.intermediate, ca.root]
+
+
+# --- key material (cargo_verify.mock.keys) ----------------------------------------------------
+
+
+def test_keyring_is_deterministic_per_seed_and_label() -> None:
+    def private_value(seed: bytes, label: str, curve: ec.EllipticCurve | None = None) -> int:
+        return KeyRing(seed).ec_key(label, curve).private_numbers().private_value
+
+    assert private_value(b"s", "a") == private_value(b"s", "a")
+    assert private_value(b"s", "a") != private_value(b"s", "b")
+    assert private_value(b"s", "a") != private_value(b"t", "a")
+    assert KeyRing(b"s").ec_key("a", ec.SECP384R1()).curve.name == "secp384r1"
+    assert KeyRing(b"s").ec_key("a").curve.name == "secp256r1"
+    with pytest.raises(ValueError, match="unsupported curve"):
+        KeyRing(b"s").ec_key("a", ec.SECP256K1())
+
+
+def test_serials_fit_rfc5280() -> None:
+    keys = KeyRing(b"s")
+    serials = [keys.serial(f"label-{i}") for i in range(200)]
+    assert len(set(serials)) == len(serials)
+    assert all(0 < s < 2**159 for s in serials)
+    assert max(serials).bit_length() > 150
+    assert keys.serial("x") == KeyRing(b"s").serial("x") != KeyRing(b"t").serial("x")
+
+
+def test_ecdsa_sign_is_deterministic_and_verifies() -> None:
+    key = KeyRing(b"s").ec_key("k")
+    signature = ecdsa_sign(key, b"data")
+    assert signature == ecdsa_sign(key, b"data") != ecdsa_sign(key, b"other")
+    key.public_key().verify(signature, b"data", ec.ECDSA(hashes.SHA256()))
+    sha384 = ecdsa_sign(key, b"data", hashes.SHA384)
+    key.public_key().verify(sha384, b"data", ec.ECDSA(hashes.SHA384()))

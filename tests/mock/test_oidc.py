@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import jwt
 import pytest
@@ -239,3 +239,26 @@ def test_validate_refuses_other_algorithms_and_garbage(issuer: OidcIssuer) -> No
             issuer.validate(token, "sigstore", ALL_ISSUERS)
     with pytest.raises(TokenError, match="not a well-formed JWT"):
         issuer.validate("not-a-token", "sigstore", ALL_ISSUERS)
+
+
+# --- clocks (cargo_verify.mock.clock) ---------------------------------------------------------
+
+
+def test_fixed_clock_moves_only_when_told() -> None:
+    clock = FixedClock(datetime(2024, 5, 1, 14, 0, 0, 999_999, tzinfo=timezone(timedelta(hours=2))))
+    assert clock.now() == START
+    assert clock.now().tzinfo is UTC and clock.now().microsecond == 0
+    clock.advance(0.5)
+    assert clock.now() == START + timedelta(seconds=1)
+    clock.advance(59.5)
+    assert clock.now() == START + timedelta(seconds=60)  # 0.999999 + 0.5 + 59.5 s, truncated
+    clock.set(START)
+    assert clock.now() == START
+    with pytest.raises(ValueError, match="timezone-aware"):
+        FixedClock(datetime(2024, 5, 1))
+
+
+def test_system_clock_is_utc_whole_seconds() -> None:
+    now = SystemClock().now()
+    assert now.tzinfo is UTC and now.microsecond == 0
+    assert abs((datetime.now(UTC) - now).total_seconds()) < 5

@@ -166,7 +166,9 @@ def test_sigstore_parses_the_client_trust_config(
     assert config.trusted_root.get_fulcio_certs() == [ca.intermediate, ca.root]
     signing_config = config.signing_config
     assert signing_config.get_fulcio().url == FULCIO_URL
-    assert [tlog.url for tlog in signing_config.get_tlogs()] == [REKOR_URL]  # type: ignore[attr-defined]
+    # RekorClient keeps the API root, so the configured URL is used with its path.
+    tlog_urls = [tlog.url for tlog in signing_config.get_tlogs()]  # type: ignore[attr-defined]
+    assert tlog_urls == [REKOR_URL + "/api/v1"]
     assert signing_config.get_oidc_url() == OIDC_URL
     assert signing_config.get_tsas() == []
 
