@@ -1,5 +1,6 @@
 """cargo-verify: verify the crates of a Cargo.lock against Sigstore evidence."""
 
+from cargo_verify.api import verify_lockfile
 from cargo_verify.errors import CargoVerifyError, ConfigError, InfraError, UsageError
 from cargo_verify.model import Code, Package, Report, Status, TrustRule, Verdict
 
@@ -17,4 +18,5 @@ __all__ = [
     "UsageError",
     "Verdict",
     "__version__",
+    "verify_lockfile",
 ]

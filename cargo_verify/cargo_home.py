@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from cargo_verify.model import CRATES_IO_SOURCES
 
@@ -317,8 +317,10 @@ def cached_crate_path(
     kind, url = split
     if kind is SourceKind.LOCAL_REGISTRY:
         parsed = _parse_url(url)
-        local = Path(parsed.path) / file_name if parsed and parsed.scheme == "file" else None
-        return local if local is not None and local.is_file() else None
+        if parsed is None or parsed.scheme != "file":
+            return None
+        local = Path(unquote(parsed.path)) / file_name
+        return local if local.is_file() else None
     if kind not in (SourceKind.REGISTRY, SourceKind.SPARSE):
         return None
     cache = home / "registry" / "cache"

@@ -149,6 +149,8 @@ class Verdict:
     rekor_log_index: int | None = None
     issuer: str | None = None
     identity: str | None = None  # the certificate SAN
+    repository: str | None = None  # source repository from Fulcio's extensions
+    workflow: str | None = None  # build workflow path from Fulcio's extensions
     matched_form: str | None = None  # "san", "sub-claim (rebuilt)", …
     policy: str | None = None
     evidence: str | None = None  # "rekor", "bundle", "rekor-search", "cache"
@@ -172,6 +174,10 @@ class Verdict:
             out["issuer"] = self.issuer
         if self.identity is not None:
             out["identity"] = self.identity
+        if self.repository is not None:
+            out["repository"] = self.repository
+        if self.workflow is not None:
+            out["workflow"] = self.workflow
         if self.matched_form is not None:
             out["matched_form"] = self.matched_form
         if self.policy is not None:

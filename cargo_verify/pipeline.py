@@ -48,8 +48,7 @@ class UnsignedException:
 
     reason: str
     origin: str
-    expires: dt.date | None = None
-    version: str | None = None  # None = any version
+    expired_on: dt.date | None = None  # set when the exception no longer applies
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,6 @@ class Settings:
     cache_dir: Path | None = None
     cargo_home: Path | None = None
     http: HttpSettings = field(default_factory=HttpSettings)
-    today: dt.date = field(default_factory=dt.date.today)
 
 
 class Policies:
@@ -74,32 +72,29 @@ class Policies:
         rules: dict[str, TrustRule] | None = None,
         exceptions: dict[str, UnsignedException] | None = None,
         source_map: Callable[[str], str | None] | None = None,
-        default_rule: TrustRule | None = None,
+        rule_lookup: Callable[[str], TrustRule] | None = None,
+        exception_lookup: Callable[[Package], UnsignedException | None] | None = None,
     ) -> None:
         self.rules = rules or {}
         self.exceptions = exceptions or {}
         self._source_map = source_map
-        self.default_rule = default_rule or TrustRule()
+        self._rule_lookup = rule_lookup
+        self._exception_lookup = exception_lookup
 
     def rule_for(self, name: str) -> TrustRule:
-        return self.rules.get(name, self.default_rule)
+        if self._rule_lookup is not None:
+            return self._rule_lookup(name)
+        return self.rules.get(name, TrustRule())
 
-    def exception_for(self, package: Package, today: dt.date) -> tuple[UnsignedException | None, str]:
-        exc = self.exceptions.get(package.name)
-        if exc is None:
-            return None, ""
-        if exc.version is not None and exc.version != package.version:
-            return None, ""
-        if exc.expires is not None and today > exc.expires:
-            return None, f" (its exception at {exc.origin} expired on {exc.expires.isoformat()})"
-        return exc, ""
+    def exception_for(self, package: Package) -> UnsignedException | None:
+        if self._exception_lookup is not None:
+            return self._exception_lookup(package)
+        return self.exceptions.get(package.name)
 
     def index_url(self, source: str) -> str | None:
         """The sparse index to fetch a lockfile source from, after source replacement."""
         if self._source_map is not None:
-            mapped = self._source_map(source)
-            if mapped is not None:
-                return mapped
+            return self._source_map(source)
         if source in (
             "registry+https://github.com/rust-lang/crates.io-index",
             CRATES_IO_SPARSE,
@@ -280,6 +275,8 @@ class Pipeline:
             issuer=record.get("issuer"),
             identity=record.get("identity"),
             matched_form=record.get("matched_form"),
+            repository=record.get("repository"),
+            workflow=record.get("workflow"),
             policy=rule.describe(),
             evidence=f"cache ({record.get('evidence')})",
         )
@@ -293,6 +290,8 @@ class Pipeline:
                 "issuer": verdict.issuer,
                 "identity": verdict.identity,
                 "matched_form": verdict.matched_form,
+                "repository": verdict.repository,
+                "workflow": verdict.workflow,
                 "evidence": verdict.evidence,
             },
         )
@@ -508,6 +507,7 @@ class Pipeline:
                 package, Status.VERIFIED,
                 rekor_log_index=outcome.log_index, issuer=outcome.issuer,
                 identity=outcome.identity, matched_form=outcome.matched_form,
+                repository=outcome.repository, workflow=outcome.workflow,
                 policy=rule.describe(), evidence=evidence,
             )
         found = ""
@@ -517,7 +517,8 @@ class Pipeline:
             package, Status.FAILED, outcome.code or Code.SIGNATURE_INVALID,
             f"{package.key}: {outcome.reason}{found}",
             rekor_log_index=outcome.log_index, issuer=outcome.issuer,
-            identity=outcome.identity, policy=rule.describe(), evidence=evidence,
+            identity=outcome.identity, repository=outcome.repository,
+            workflow=outcome.workflow, policy=rule.describe(), evidence=evidence,
         )
 
     def _unsigned(self, package: Package, rule: TrustRule) -> Verdict:
@@ -528,7 +529,14 @@ class Pipeline:
                 "signature (expected a signed publish, found none)",
                 policy=rule.describe(),
             )
-        exception, expired_note = self.policies.exception_for(package, self.settings.today)
+        exception = self.policies.exception_for(package)
+        expired_note = ""
+        if exception is not None and exception.expired_on is not None:
+            expired_note = (
+                f" (its exception at {exception.origin} expired on "
+                f"{exception.expired_on.isoformat()})"
+            )
+            exception = None
         if exception is not None:
             return Verdict(
                 package, Status.UNSIGNED, Code.UNSIGNED,

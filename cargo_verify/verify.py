@@ -106,6 +106,8 @@ class VerifyOutcome:
     identity: str | None = None
     matched_form: str | None = None
     log_index: int | None = None
+    repository: str | None = None  # from Fulcio's extensions, for identity pinning
+    workflow: str | None = None
 
 
 class _RulePolicy:
@@ -231,6 +233,8 @@ def _outcome(
         identity=identity.san if identity else None,
         matched_form=policy.decision.matched_form if policy.decision and ok else None,
         log_index=log_index,
+        repository=identity.repository if identity else None,
+        workflow=identity.workflow if identity else None,
     )
 
 
