@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from cargo_verify.atomic import atomic_write, deferred_interrupts, pause_point
+from cargo_verify.cargo_home import SourceKind, download_source
 from cargo_verify.config import CargoConfig, load_cargo_config
 from cargo_verify.errors import ConfigError, InfraError, UsageError
 from cargo_verify.http import HttpSettings, make_client
@@ -33,7 +35,13 @@ from cargo_verify.mochi_lock import (
     read_lock_or_empty,
 )
 from cargo_verify.model import Code, Package, Report, Status, TrustRule, Verdict
-from cargo_verify.pipeline import Policies, Settings, UnsignedException, verify_packages
+from cargo_verify.pipeline import (
+    UNSIGNED_POLICIES,
+    Policies,
+    Settings,
+    UnsignedException,
+    verify_packages,
+)
 from cargo_verify.registry import CRATES_IO_SPARSE, IndexError_, SparseRegistry
 from cargo_verify.semver import Version, VersionReq, select_version
 from cargo_verify.trust_config import resolve_exception, resolve_trust
@@ -197,55 +205,63 @@ def settings_for(
     offline: bool | None = None,
     unsigned: str | None = None,
     config: CargoConfig | None = None,
+    use_cargo_cache: bool = False,
 ) -> Settings:
-    """Settings from the flags given, then cargo config as seen from `project_dir`."""
+    """Settings from the flags given, then cargo config as seen from `project_dir`.
+
+    `use_cargo_cache` lets the pipeline hash crates already in cargo's download cache instead
+    of downloading them (`add` always downloads; the lock hook may use the cache).
+    """
     config = config if config is not None else load_cargo_config(project_dir)
     sig = config.sigstore
+    policy = unsigned or sig.unsigned
+    if policy not in UNSIGNED_POLICIES:
+        raise UsageError(f"unsigned must be one of {', '.join(UNSIGNED_POLICIES)}, "
+                         f"not {policy!r}")
     root = trusted_root or (str(sig.trusted_root) if sig.trusted_root is not None else None)
     return Settings(
         trust_root=TrustRootSpec(root, bool(offline if offline is not None else sig.offline)),
-        unsigned=unsigned or sig.unsigned,
+        unsigned=policy,
         rekor_search=sig.rekor_search,
         rekor_url=sig.rekor_url,
         cache_dir=sig.cache_dir,
         jobs=sig.jobs or 0,
+        cargo_home=config.cargo_home if use_cargo_cache else None,
     )
 
 
-def _source_map(config: CargoConfig) -> Callable[[str], str | None]:
+def _index_for(config: CargoConfig) -> Callable[[str], str | None]:
     """A lock source → the sparse index to fetch it from, after `[source]` replacement."""
 
-    def mapped(source: str) -> str | None:
-        try:
-            resolved = config.resolve_source(source)
-        except ConfigError:
-            return None
-        if resolved.is_replaced and resolved.effective.startswith("sparse+"):
+    def index_for(source: str) -> str | None:
+        resolved = config.resolve_source(source)
+        if resolved.kind is SourceKind.SPARSE:
             return resolved.effective
-        return None
+        effective = download_source(resolved.effective, config.crates_io_protocol)
+        return effective if effective.startswith("sparse+") else None
 
-    return mapped
+    return index_for
 
 
 def _policies(
-    packages: Sequence[Package],
-    cli_rule: TrustRule | None,
-    manifest_rules: Mapping[str, TrustRule],
-    config: CargoConfig,
-    settings: Settings,
+    cli_rule: TrustRule | None, manifest_rules: Mapping[str, TrustRule], config: CargoConfig
 ) -> Policies:
-    rules: dict[str, TrustRule] = {}
-    exceptions: dict[str, UnsignedException] = {}
-    for package in packages:
-        rules[package.name] = resolve_trust(package.name, cli_rule, manifest_rules, config)
-        found = resolve_exception(package.name, package.version, config, settings.today)
-        if found is not None and found.applies:
-            # Pipeline exceptions are per name; narrow to the one version we checked it for.
-            exceptions[package.name] = UnsignedException(
-                found.exception.reason, found.exception.origin, found.exception.expires,
-                package.version,
-            )
-    return Policies(rules=rules, exceptions=exceptions, source_map=_source_map(config))
+    """Trust rules by design §3.2 precedence, exceptions from cargo config, source mapping."""
+    today = date.today()
+
+    def rule_for(name: str) -> TrustRule:
+        return resolve_trust(name, cli_rule, manifest_rules, config)
+
+    def exception_for(package: Package) -> UnsignedException | None:
+        match = resolve_exception(package.name, package.version, config, today)
+        if match is None:
+            return None
+        exception = match.exception
+        return UnsignedException(exception.reason, exception.origin,
+                                 exception.expires if match.expired else None)
+
+    return Policies(rule_lookup=rule_for, exception_lookup=exception_for,
+                    source_map=_index_for(config))
 
 
 # -- resolution ----------------------------------------------------------------------------
@@ -374,9 +390,10 @@ def resolve(
     """Select the version cargo would lock for `name = "requirement"` from the sparse index."""
     config = config if config is not None else load_cargo_config()
     source = _registry_source(registry, config)
-    index_url = _source_map(config)(source) or (
-        CRATES_IO_SPARSE if source == CRATES_IO_LOCK_SOURCE else source
-    )
+    index_url = _index_for(config)(source)
+    if index_url is None:
+        raise UsageError(f"{source} cannot be fetched as a sparse index (check [source] "
+                         "replacement in cargo config)")
     return asyncio.run(_resolve(name, requirement, index_url, source, http or HttpSettings()))
 
 
@@ -434,8 +451,7 @@ def verify_one(
     resolution = resolve(name, requirement, registry=registry, config=config, http=settings.http)
     progress.resolved(resolution)
     manifest_rules = read_manifest(manifest).trust_rules() if manifest is not None else {}
-    policies = _policies([resolution.package()], _cli_rule(trust), manifest_rules, config,
-                         settings)
+    policies = _policies(_cli_rule(trust), manifest_rules, config)
     return _verify_resolution(resolution, policies, settings, progress)
 
 
@@ -483,8 +499,7 @@ def add_crate(
 
     resolution = resolve(name, requirement, registry=registry, config=config, http=settings.http)
     progress.resolved(resolution)
-    policies = _policies([resolution.package()], _cli_rule(trust),
-                         parsed_manifest.trust_rules(), config, settings)
+    policies = _policies(_cli_rule(trust), parsed_manifest.trust_rules(), config)
     result = _verify_resolution(resolution, policies, settings, progress)
     written_requirement = requirement if requirement is not None else resolution.version
     outcome = AddResult(result, manifest, lock, written_requirement, written=False)
@@ -551,7 +566,7 @@ def run_lock_hook(
     """
     project_dir = lock.parent
     config = load_cargo_config(project_dir)
-    settings = settings or settings_for(project_dir, config=config)
+    settings = settings or settings_for(project_dir, config=config, use_cargo_cache=True)
     data = _read_bytes(candidate, "candidate lock")
     try:
         text = data.decode("utf-8")
@@ -561,7 +576,7 @@ def run_lock_hook(
     manifest = manifest if manifest is not None else project_dir / "mochi.toml"
     manifest_rules = read_manifest(manifest).trust_rules() if manifest.exists() else {}
     packages = parsed.packages()
-    policies = _policies(packages, None, manifest_rules, config, settings)
+    policies = _policies(None, manifest_rules, config)
     report = verify_packages(packages, settings, policies, lockfile=str(candidate),
                              progress=progress)
     verdicts = tuple(_compare_recorded(e, v) for e, v in zip(parsed.entries, report.verdicts,

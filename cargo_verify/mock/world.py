@@ -245,7 +245,7 @@ def serve_in_thread(options: WorldOptions | None = None, port: int = 0) -> Runni
     base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     world = World(base_url, options)
     config = uvicorn.Config(
-        build_app(world), log_level="warning", access_log=False, lifespan="off",
+        build_app(world), log_level="error", access_log=False, lifespan="off", ws="none",
         timeout_keep_alive=30,
     )
     server = uvicorn.Server(config)
