@@ -88,12 +88,20 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--registry", metavar="INDEX_URL", help="sparse index URL (default: crates.io "
                      "or the registry configured in cargo config)")
     add.add_argument("--unsigned", choices=("deny", "warn", "allow"))
+    add.add_argument("--lock", metavar="PATH",
+                     help="the lock to update (default: mochi.lock next to mochi.toml)")
+    add.add_argument("--format", choices=("human", "json"), default="human",
+                     help="human: the four steps; json: one object like `check --format json`")
     _add_trust_options(add)
 
     hook = sub.add_parser("lock-hook", help="verify a candidate mochi.lock and replace the old one "
                           "only if every entry verifies")
     hook.add_argument("candidate", help="candidate lock file")
     hook.add_argument("--lock", default="mochi.lock", help="the lock to replace (default mochi.lock)")
+    hook.add_argument("--mochi-toml", metavar="PATH",
+                      help="trust entries (default: mochi.toml next to the lock, if present)")
+    hook.add_argument("--unsigned", choices=("deny", "warn", "allow"))
+    hook.add_argument("--format", choices=("human", "json"), default="human")
     _add_trust_options(hook)
 
     pin = sub.add_parser("pin", help="record the signer identities of the current lockfile")
