@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from cargo_verify import __version__
 from cargo_verify.errors import CargoVerifyError, UsageError
@@ -39,7 +38,9 @@ def _add_trust_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_check_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--lockfile", metavar="PATH", help="Cargo.lock to verify (default: ./Cargo.lock)")
+    parser.add_argument(
+        "--lockfile", metavar="PATH", help="Cargo.lock to verify (default: ./Cargo.lock)"
+    )
     parser.add_argument(
         "--format", choices=("human", "json", "sarif", "github"), default="human",
         help="output format (default: human)",
@@ -48,8 +49,10 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
                         "the human report still goes to the terminal")
     parser.add_argument("--jobs", type=int, metavar="N", help="verification worker processes "
                         "(default: one per core)")
-    parser.add_argument("--unsigned", choices=("deny", "warn", "allow"),
-                        help="what to do with a crate that has no Sigstore evidence (default: warn)")
+    parser.add_argument(
+        "--unsigned", choices=("deny", "warn", "allow"),
+        help="what to do with a crate that has no Sigstore evidence (default: warn)",
+    )
     parser.add_argument("--rekor-url", metavar="URL", help="Rekor instance for log lookups")
     parser.add_argument("--rekor-search", action="store_true", default=None,
                         help="look unsigned crates up in Rekor by sha256 (opt-in)")
@@ -97,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     hook = sub.add_parser("lock-hook", help="verify a candidate mochi.lock and replace the old one "
                           "only if every entry verifies")
     hook.add_argument("candidate", help="candidate lock file")
-    hook.add_argument("--lock", default="mochi.lock", help="the lock to replace (default mochi.lock)")
+    hook.add_argument("--lock", default="mochi.lock",
+                      help="the lock to replace (default mochi.lock)")
     hook.add_argument("--mochi-toml", metavar="PATH",
                       help="trust entries (default: mochi.toml next to the lock, if present)")
     hook.add_argument("--unsigned", choices=("deny", "warn", "allow"))

@@ -208,13 +208,18 @@ def key_lines(text: str) -> dict[KeyPath, int]:
     return _Scanner(text).document()
 
 
-def error_line(error: tomllib.TOMLDecodeError) -> int | None:
+def error_line(error: tomllib.TOMLDecodeError, text: str) -> int | None:
     found = _ERROR_POSITION.search(str(error))
-    return int(found.group(1)) if found else None
+    if found is not None:
+        return int(found.group(1))
+    if "at end of document" in str(error):
+        return text.rstrip().count("\n") + 1  # the last line with content
+    return None
 
 
 def error_message(error: tomllib.TOMLDecodeError) -> str:
-    return _ERROR_POSITION.sub("", str(error)).strip()
+    message = _ERROR_POSITION.sub("", str(error))
+    return message.replace("(at end of document)", "at the end of the file").strip()
 
 
 def decode_toml_bytes(data: bytes, file: str) -> str:
@@ -250,7 +255,7 @@ def parse_toml(text: str, file: str) -> tuple[dict[str, Any], dict[KeyPath, int]
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(
-            f"invalid TOML: {error_message(error)}", file, error_line(error)
+            f"invalid TOML: {error_message(error)}", file, error_line(error, text)
         ) from None
     except RecursionError:
         raise ConfigError("invalid TOML: nested too deeply", file) from None

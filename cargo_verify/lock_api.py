@@ -23,7 +23,7 @@ from typing import Any
 
 from cargo_verify.atomic import atomic_write, deferred_interrupts, pause_point
 from cargo_verify.cargo_home import SourceKind, download_source
-from cargo_verify.config import CargoConfig, load_cargo_config
+from cargo_verify.config import CargoConfig, crate_key, load_cargo_config
 from cargo_verify.errors import ConfigError, InfraError, UsageError
 from cargo_verify.http import HttpSettings, make_client
 from cargo_verify.manifest import read_manifest
@@ -331,10 +331,11 @@ def _no_match(name: str, requirement: str, req: VersionReq,
     available = sorted((v for v, yanked, _ in candidates if not yanked), reverse=True)
     listed = ", ".join(str(v) for v in available[:10]) or "none"
     hint = ""
-    if any(v.pre and not req.matches(v) and
-           req.matches(Version(v.major, v.minor, v.patch)) for v in available):
-        hint = (" (pre-releases are selected only when the requirement names one, "
-                "e.g. \"^1.0.0-beta.1\")")
+    pre = next((v for v in available if v.pre and req.matches(Version(v.major, v.minor, v.patch))),
+               None)
+    if pre is not None:
+        hint = (" (a pre-release is selected only when the requirement names one, "
+                f"e.g. \"^{pre}\")")
     return UsageError(
         f"no version of {name} matches \"{requirement}\"{hint}; available: {listed}"
     )
@@ -497,6 +498,11 @@ def add_crate(
     parsed_manifest = read_manifest(manifest, str(manifest))
     old_lock = read_lock_or_empty(lock)
 
+    existing = next((d for d in parsed_manifest.dependencies.values()
+                     if crate_key(d.crate) == crate_key(name)), None)
+    if requirement is None and existing is not None and existing.version is not None:
+        requirement = existing.version  # like `cargo add`: keep the requirement already there
+
     resolution = resolve(name, requirement, registry=registry, config=config, http=settings.http)
     progress.resolved(resolution)
     policies = _policies(_cli_rule(trust), parsed_manifest.trust_rules(), config)
@@ -505,7 +511,8 @@ def add_crate(
     outcome = AddResult(result, manifest, lock, written_requirement, written=False)
     if not result.ok:
         return outcome
-    new_manifest = add_dependency(manifest_bytes, resolution.name, written_requirement,
+    key = existing.name if existing is not None else resolution.name
+    new_manifest = add_dependency(manifest_bytes, key, written_requirement,
                                   dict(trust) if trust else None, file=str(manifest))
     new_lock = old_lock.with_entry(LockEntry.from_verdict(result.verdict))
     new_lock_bytes = new_lock.render().encode("utf-8")

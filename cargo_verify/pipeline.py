@@ -481,7 +481,8 @@ class Pipeline:
         for uuid in uuids[:MAX_SEARCH_ENTRIES]:
             if not isinstance(uuid, str) or not uuid.isalnum():
                 raise EvidenceError(f"Rekor search returned a bad UUID {uuid!r}")
-            entry = parse_rekor_response(await self._rekor_json(f"{rekor}/api/v1/log/entries/{uuid}"))
+            response = await self._rekor_json(f"{rekor}/api/v1/log/entries/{uuid}")
+            entry = parse_rekor_response(response)
             if entry.artifact_sha256 != digest:
                 continue
             try:

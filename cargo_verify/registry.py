@@ -78,7 +78,9 @@ def parse_sigstore_field(value: Any, index_file_url: str) -> SigstoreRef | None:
     if log_index is not None and (
         not isinstance(log_index, int) or isinstance(log_index, bool) or log_index < 0
     ):
-        raise IndexError_(f"`sigstore.rekor_log_index` is not a non-negative integer: {log_index!r}")
+        raise IndexError_(
+            f"`sigstore.rekor_log_index` is not a non-negative integer: {log_index!r}"
+        )
     rekor_url = value.get("rekor_url")
     if rekor_url is not None and (
         not isinstance(rekor_url, str) or not rekor_url.startswith(("http://", "https://"))

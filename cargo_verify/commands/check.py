@@ -159,9 +159,9 @@ def run_check(args: argparse.Namespace) -> int:
     report = _relative_lockfile(report)
     fmt = Format(args.format)
     root = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
-    options = {} if fmt is Format.HUMAN else {"root": root}
-    if fmt is Format.HUMAN:
-        options = {"verbose": not args.quiet}
+    options: dict[str, object] = (
+        {"verbose": not args.quiet} if fmt is Format.HUMAN else {"root": root}
+    )
     rendered = reporter_for(fmt, **options).render(report)
     if args.output:
         from cargo_verify.atomic import atomic_write

@@ -31,7 +31,8 @@ MOCHI_TOML = """\
 # Trust entries (design §3.1): who may publish each crate.
 [rust-dependencies.mochi-example]
 version = "^0.1"
-trust = { issuer = "https://token.actions.githubusercontent.com", subject = "repo:example/mochi-example:ref:refs/tags/v*" }
+trust = { issuer = "https://token.actions.githubusercontent.com", \
+subject = "repo:example/mochi-example:ref:refs/tags/v*" }
 
 [rust-dependencies.left-pad-rs]
 version = "^0.1"

@@ -23,7 +23,6 @@ from starlette.routing import Route
 
 from cargo_verify.mock.faults import Faults
 from cargo_verify.mock.fulcio import FulcioError
-from cargo_verify.mock.oidc import TokenError
 from cargo_verify.mock.rekor import RekorError
 from cargo_verify.mock.world import World
 

@@ -9,6 +9,7 @@ trust_config and trusted_root (paths of files written for CLI tools).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -52,10 +53,8 @@ def run_serve(args: argparse.Namespace) -> int:
     print(json.dumps(urls), flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         stop.wait()
-    except KeyboardInterrupt:
-        pass
     running.stop()
     print("test world stopped", file=sys.stderr)
     return 0

@@ -108,7 +108,9 @@ class ManagedSigner:
         else:
             statement = {
                 "_type": STATEMENT_TYPE,
-                "subject": [{"name": f"{name}-{version}.crate", "digest": {"sha256": digest.hex()}}],
+                "subject": [
+                    {"name": f"{name}-{version}.crate", "digest": {"sha256": digest.hex()}}
+                ],
                 "predicateType": PREDICATE_TYPE,
                 "predicate": {"crate": name, "version": version},
             }

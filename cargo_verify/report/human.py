@@ -105,5 +105,7 @@ class ProgressDisplay:
     def __call__(self, event: str, verdict: Verdict | None) -> None:
         if self._progress is not None and verdict is not None:
             self._progress.update(
-                self._task, advance=1, description=f"{verdict.package.name} {verdict.package.version}"
+                self._task,
+                advance=1,
+                description=f"{verdict.package.name} {verdict.package.version}",
             )
