@@ -38,7 +38,7 @@ class World:
         path.write_text(text)
         return path
 
-    def load(self, cwd: Path | None = None, **env: str) -> CargoConfig:
+    def load(self, cwd: Path | None = None, /, **env: str) -> CargoConfig:
         environment = {"CARGO_HOME": str(self.home), "HOME": str(self.root), **env}
         return load_cargo_config(cwd or self.cwd, environment)
 
