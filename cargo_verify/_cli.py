@@ -74,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="verify every registry package of a Cargo.lock")
     _add_check_options(check)
+    check.add_argument("--update-pins", action="store_true",
+                       help="write what this run learned to cargo-verify-pins.toml "
+                       "(default: only read it)")
+    check.add_argument(
+        "lockfiles", nargs="*", metavar="LOCKFILE",
+        help="Cargo.lock files to verify, with --lockfile (several: each is checked, "
+        "the worst exit code wins; how pre-commit passes staged lockfiles)",
+    )
 
     bundle = sub.add_parser("bundle", help="verify one artifact against one Sigstore bundle")
     bundle.add_argument("artifact", help="artifact file, or sha256:<hex> of it")
@@ -108,11 +116,20 @@ def build_parser() -> argparse.ArgumentParser:
     hook.add_argument("--format", choices=("human", "json"), default="human")
     _add_trust_options(hook)
 
-    pin = sub.add_parser("pin", help="record the signer identities of the current lockfile")
+    pin = sub.add_parser("pin", help="record the signer identities of the current lockfile "
+                         "in cargo-verify-pins.toml")
     _add_check_options(pin)
+    pin.add_argument("--no-gitattributes", action="store_true",
+                     help="do not add `merge=union` for the record to .gitattributes")
     suggest = sub.add_parser("suggest", help="print trust entries for what the record learned")
-    suggest.add_argument("--lockfile", metavar="PATH")
-    suggest.add_argument("--style", choices=("mochi", "cargo"), default="mochi")
+    suggest.add_argument("--lockfile", metavar="PATH",
+                         help="the lockfile whose record to read (default: ./Cargo.lock)")
+    suggest.add_argument("--style", choices=("mochi", "cargo"), default="mochi",
+                         help="mochi.toml [rust-dependencies] entries, or cargo config "
+                         "[sigstore.trust.NAME] tables")
+    suggest.add_argument("--mochi-toml", metavar="PATH",
+                         help="limit mochi entries to its dependencies (default: next to the "
+                         "lockfile, if present)")
 
     mock = sub.add_parser("mock", help="the local Sigstore + registry test world")
     mock_sub = mock.add_subparsers(dest="mock_command", parser_class=_Parser)

@@ -8,9 +8,10 @@ be held, which is why every single write is atomic on its own.
 
 Test-only hook: when the environment variable `CARGO_VERIFY_TEST_PAUSE_AT` names a pause
 point (`before-write`, `mid-write`, `before-fsync`, `before-rename`, `after-rename`, or a
-point callers declare with `pause_point`), the process prints
-`cargo-verify: test pause at POINT PATH` to stderr and sleeps there, so a test can send a real
-signal at that exact moment. `POINT@FILENAME` pauses only for that file name; several entries
+point callers declare with `pause_point`, e.g. `add`'s `before-commit` and `between-files`),
+the process prints `cargo-verify: test pause at POINT PATH` to stderr and sleeps there (until
+a held signal arrives or PAUSE_SECONDS pass), so a test can send a real signal at that exact
+moment. `POINT@FILENAME` pauses only for that file name; several entries
 are separated by commas. Nothing but the tests sets it.
 """
 
@@ -29,9 +30,10 @@ from types import FrameType
 from typing import Any
 
 PAUSE_ENV = "CARGO_VERIFY_TEST_PAUSE_AT"
-PAUSE_SECONDS = 30.0
+PAUSE_SECONDS = 120.0  # the tests end a pause with a signal long before this
 DEFERRED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _NEW_FILE_MODE = 0o666  # narrowed by the umask, as for any file the user creates
+_held: list[int] = []  # signals deferred_interrupts is holding right now
 
 
 def pause_point(name: str, path: Path | None = None) -> None:
@@ -46,7 +48,9 @@ def pause_point(name: str, path: Path | None = None) -> None:
         where = f" {path}" if path is not None else ""
         sys.stderr.write(f"cargo-verify: test pause at {name}{where}\n")
         sys.stderr.flush()
-        time.sleep(PAUSE_SECONDS)
+        deadline = time.monotonic() + PAUSE_SECONDS
+        while time.monotonic() < deadline and not _held:  # a held signal ends the pause
+            time.sleep(0.02)
         return
 
 
@@ -114,7 +118,8 @@ def deferred_interrupts() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    received: list[int] = []
+    received = _held
+    received.clear()
 
     def hold(signum: int, frame: FrameType | None) -> None:
         received.append(signum)
@@ -128,4 +133,6 @@ def deferred_interrupts() -> Iterator[None]:
         for sig, handler in previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
         if received:
-            signal.raise_signal(received[0])
+            first = received[0]
+            received.clear()
+            signal.raise_signal(first)

@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote
 
-from cargo_verify.model import CRATES_IO_SOURCES
-
 CRATES_IO_GIT_INDEX = "https://github.com/rust-lang/crates.io-index"
 CRATES_IO_SPARSE_INDEX = "sparse+https://index.crates.io/"
 CRATES_IO_LOCK_SOURCE = "registry+" + CRATES_IO_GIT_INDEX
@@ -204,11 +202,6 @@ def source_identity(source: str) -> SourceIdentity | None:
         elif key in ("rev", "tag"):
             reference = (key, value)
     return SourceIdentity(kind, canonical_url(base), reference)
-
-
-def is_crates_io(source: str | None) -> bool:
-    """Both spellings cargo uses for crates.io (model.CRATES_IO_SOURCES)."""
-    return source in CRATES_IO_SOURCES
 
 
 # --------------------------------------------------------------------------------------------

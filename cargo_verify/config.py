@@ -311,9 +311,10 @@ class CargoConfig:
             if definition is None:  # cargo then tries the name as a registry name
                 index = self.registry_index(name)
                 if index is None:
-                    raise ConfigError(
+                    raise _error_at(
                         f"could not find a configured source with the name `{name}` when "
-                        f"attempting to lookup `{original_name}` (configuration in `{where}`)"
+                        f"attempting to lookup `{original_name}`",
+                        where,
                     )
                 effective = registry_source(index)
                 kind = SourceKind.SPARSE if index.startswith("sparse+") else SourceKind.REGISTRY
@@ -324,10 +325,10 @@ class CargoConfig:
                 name = definition.replace_with
                 via.append(name)
                 if name in visited:
-                    raise ConfigError(
+                    raise _error_at(
                         "detected a cycle of `replace-with` sources, the source "
-                        f"`{name}` is eventually replaced with itself (configuration in "
-                        f"`{where}`)"
+                        f"`{name}` is eventually replaced with itself",
+                        where,
                     )
                 visited.add(name)
                 continue
@@ -337,11 +338,20 @@ class CargoConfig:
             return ResolvedSource(source, source, identity.kind)
         replaced_kinds = (SourceKind.GIT, SourceKind.PATH)
         if kind in replaced_kinds and identity.kind not in replaced_kinds:
-            raise ConfigError(
+            raise _error_at(
                 f"cannot replace `{original_name}` with `{name}`, the source "
-                f"`{original_name}` supports checksums, but `{name}` does not"
+                f"`{original_name}` supports checksums, but `{name}` does not",
+                where,
             )
         return ResolvedSource(source, effective, kind, tuple(via), first_origin)
+
+
+def _error_at(message: str, origin: str) -> ConfigError:
+    """A ConfigError at an origin string ("path:line")."""
+    file, _, line = origin.rpartition(":")
+    if file and line.isdigit():
+        return ConfigError(message, file, int(line))
+    return ConfigError(message, origin or None)
 
 
 # --------------------------------------------------------------------------------------------
@@ -463,7 +473,10 @@ class _Loader:
         text = read_toml_text(path)
         data, lines = parse_toml(text, str(path))
         includes = self.include_paths(data, path, lines)
-        root = _to_node(data, path, lines, ())
+        try:
+            root = _to_node(data, path, lines, ())
+        except RecursionError:
+            raise ConfigError("tables are nested too deeply", path) from None
         included: list[list[_Layer]] = [self.load(include, seen) for include in includes]
         layers = [_Layer(path, root, lines, data)]
         for group in reversed(included):  # a later include beats an earlier one
@@ -585,16 +598,6 @@ def _string(node: _Node, dotted: str) -> str:
     return node.value
 
 
-def _bool(node: _Node, dotted: str) -> bool:
-    if not isinstance(node.value, bool):
-        raise ConfigError(
-            f"`{dotted}` must be a boolean (true or false), found {_describe(node.value)}",
-            node.file,
-            node.line,
-        )
-    return node.value
-
-
 def _relative_root(file: Path) -> Path:
     """cargo's `Definition::root`: the directory above the one holding the config file."""
     return file.parent.parent
@@ -698,11 +701,13 @@ class _Extractor:
         return value
 
     def scalar_path(self, *key: str) -> Path | None:
-        found = self.env_or_node(*key)
+        """A path value: relative to the config file's project directory, or to the cwd
+        when it comes from the environment."""
         value = self.scalar_string(*key)
-        if value is None or found is None:
+        if value is None:
             return None
-        file = found[2]
+        found = self.env_or_node(*key)
+        file = found[2] if found is not None else None
         return _config_path(value, file) if file is not None else self.loader.cwd / value
 
     def sources(
@@ -841,7 +846,7 @@ class _SigstoreLayer:
         self.file = layer.path
         self.lines = layer.lines
         self.scalars: dict[str, tuple[Any, str]] = {}
-        self.trust: dict[str, tuple[TrustRule, str]] = {}
+        self.trust: dict[str, TrustRule] = {}
         self.exceptions: dict[str, PolicyException] = {}
         table = layer.data.get("sigstore")
         if table is None:
@@ -909,7 +914,7 @@ class _SigstoreLayer:
             table_name=f"sigstore.trust.{crate}",
             table_line=self.line(where),
         )
-        self.trust[key] = (rule, rule.origin)
+        self.trust[key] = rule
 
     def read_exception(self, crate: str, key: str, entry: dict[str, Any]) -> None:
         where = ("exceptions", crate)
@@ -1070,10 +1075,10 @@ def _merge_sigstore(layers: list[_SigstoreLayer], loader: _Loader) -> SigstoreSe
     for layer in layers:  # highest precedence first: the first definition wins
         for key, (value, origin) in layer.scalars.items():
             scalars.setdefault(key, (value, origin))
-        for crate, (rule, origin) in layer.trust.items():
+        for crate, rule in layer.trust.items():
             if crate not in trust:
                 trust[crate] = rule
-                origins[f"trust.{crate}"] = origin
+                origins[f"trust.{crate}"] = rule.origin
         for crate, exception in layer.exceptions.items():
             if crate not in exceptions:
                 exceptions[crate] = exception
@@ -1113,7 +1118,10 @@ def load_cargo_config(cwd: Path | None = None, env: Mapping[str, str] | None = N
         layers.extend(loader.load(path))
     merged = _Node({}, cwd, None)
     for layer in layers:
-        _merge(merged, layer.root)
+        try:
+            _merge(merged, layer.root)
+        except RecursionError:
+            raise ConfigError("tables are nested too deeply", layer.path) from None
     sigstore = _merge_sigstore([_SigstoreLayer(layer) for layer in layers], loader)
     extract = _Extractor(loader, merged)
     registries = extract.registries()

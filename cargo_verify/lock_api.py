@@ -516,6 +516,7 @@ def add_crate(
                                   dict(trust) if trust else None, file=str(manifest))
     new_lock = old_lock.with_entry(LockEntry.from_verdict(result.verdict))
     new_lock_bytes = new_lock.render().encode("utf-8")
+    pause_point("before-commit", lock)
     with deferred_interrupts():
         # Lock first: a lock entry without its mochi.toml line is harmless (Mochi prunes it),
         # a mochi.toml dependency without a verified lock entry would be re-resolved unchecked.

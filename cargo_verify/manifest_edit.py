@@ -112,8 +112,7 @@ def _tomlkit_trust(trust: Mapping[str, str]) -> Any:
 
 def _edit_existing(document: tomlkit.TOMLDocument, name: str, version: str,
                    trust: Mapping[str, str] | None) -> None:
-    deps = document[SECTION]
-    assert isinstance(deps, (Table, InlineTable))
+    deps: Any = document[SECTION]  # a Table, an InlineTable or tomlkit's out-of-order proxy
     entry = deps[name]
     if isinstance(entry, (Table, InlineTable)):
         entry["version"] = version

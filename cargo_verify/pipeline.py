@@ -512,7 +512,20 @@ class Pipeline:
                 policy=rule.describe(), evidence=evidence,
             )
         found = ""
-        if outcome.code is not Code.IDENTITY_MISMATCH and (outcome.issuer or outcome.identity):
+        if outcome.code is Code.IDENTITY_MISMATCH:
+            # The policy names the one field that did not match; the problem line must
+            # still show the signer's whole identity (issuer and SAN) next to what was expected.
+            missing = [
+                f"{label} {value}"
+                for label, value, shown in (
+                    ("issuer", outcome.issuer, f"found {outcome.issuer}"),
+                    ("SAN", outcome.identity, f"san {outcome.identity}"),
+                )
+                if value and shown not in (outcome.reason or "")
+            ]
+            if missing:
+                found = f" (found signer {', '.join(missing)})"
+        elif outcome.issuer or outcome.identity:
             found = f" (signer: issuer {outcome.issuer}, SAN {outcome.identity})"
         return Verdict(
             package, Status.FAILED, outcome.code or Code.SIGNATURE_INVALID,

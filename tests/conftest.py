@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -60,3 +63,116 @@ def run_cargo(args: list[str], cwd: Path, cargo_home: Path) -> subprocess.Comple
         [cargo_bin(), *args], cwd=cwd, env=cargo_env(cargo_home), text=True,
         capture_output=True, timeout=300,
     )
+
+
+# -- projects locked with real cargo, and `cargo-verify check` run in-process ----------------
+
+
+@dataclass(frozen=True)
+class LockedProject:
+    """A cargo project whose Cargo.lock real cargo wrote against test-world registries.
+
+    `$CARGO_HOME/config.toml` names each world's sparse index as a registry and sets
+    `[sigstore] trusted-root` to the first world's trusted root.
+    """
+
+    directory: Path
+    cargo_home: Path
+    trusted_root: Path
+
+    @property
+    def lockfile(self) -> Path:
+        return self.directory / "Cargo.lock"
+
+    def cargo(self, *args: str) -> subprocess.CompletedProcess[str]:
+        done = run_cargo(list(args), self.directory, self.cargo_home)
+        assert done.returncode == 0, f"cargo {' '.join(args)} failed:\n{done.stderr}"
+        return done
+
+
+def lock_project(
+    base: Path,
+    registries: dict[str, RunningWorld],
+    dependencies: str,
+    *,
+    extra_files: dict[str, str] | None = None,
+) -> LockedProject:
+    """`cargo new` + `[dependencies]` lines + `cargo generate-lockfile`, in `base/app`.
+
+    Dependency lines say `registry = "<name>"` for a world in `registries`; the first world's
+    trusted root is the configured one. `extra_files` are written relative to the project.
+    """
+    base.mkdir(parents=True, exist_ok=True)
+    first = next(iter(registries.values()))
+    trusted_root, _ = first.world.write_trust_files(base)
+    cargo_home = base / "cargo-home"
+    cargo_home.mkdir(exist_ok=True)
+    config = "".join(
+        f'[registries.{name}]\nindex = "{running.world.index_url}"\n\n'
+        for name, running in registries.items()
+    )
+    config += f'[sigstore]\ntrusted-root = "{trusted_root}"\n'
+    (cargo_home / "config.toml").write_text(config)
+    project = LockedProject(base / "app", cargo_home, trusted_root)
+    created = run_cargo(["new", "-q", "--vcs", "none", str(project.directory)], base, cargo_home)
+    assert created.returncode == 0, created.stderr
+    with (project.directory / "Cargo.toml").open("a") as manifest:
+        manifest.write(dependencies)
+    for relative, text in (extra_files or {}).items():
+        path = project.directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    project.cargo("generate-lockfile")
+    return project
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """The outcome of one `cargo-verify check` run."""
+
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def document(self) -> dict[str, Any]:
+        parsed = json.loads(self.stdout)
+        assert isinstance(parsed, dict)
+        return parsed
+
+    @property
+    def packages(self) -> dict[str, dict[str, Any]]:
+        """`--format json` packages by `name@version` (the first one when a key repeats)."""
+        out: dict[str, dict[str, Any]] = {}
+        for package in self.document["packages"]:
+            out.setdefault(f"{package['name']}@{package['version']}", package)
+        return out
+
+
+CheckRunner = Callable[..., CheckRun]
+
+
+@pytest.fixture
+def check_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> CheckRunner:
+    """Run `cargo-verify check ARGS` in-process in a project (cwd and CARGO_HOME set).
+
+    Without `--cache-dir` the run gets `--no-cache`, so earlier runs never answer for it.
+    """
+    from cargo_verify._cli import main
+
+    for name in list(os.environ):
+        if name.startswith(("CARGO_SIGSTORE_", "CARGO_REGISTRIES_", "CARGO_REGISTRY_")):
+            monkeypatch.delenv(name)
+
+    def run(project: LockedProject, *args: str) -> CheckRun:
+        monkeypatch.chdir(project.directory)
+        monkeypatch.setenv("CARGO_HOME", str(project.cargo_home))
+        argv = ["check", *args]
+        if "--cache-dir" not in args:
+            argv.append("--no-cache")
+        capsys.readouterr()
+        code = main(argv)
+        out, err = capsys.readouterr()
+        return CheckRun(code, out, err)
+
+    return run

@@ -89,11 +89,10 @@ def test_failure_leaves_target_untouched(tmp_path: Path) -> None:
 
 def test_deferred_interrupts_finishes_the_block_then_raises() -> None:
     finished: list[str] = []
-    with pytest.raises(KeyboardInterrupt):
-        with deferred_interrupts():
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.05)  # the signal arrives here, but is held
-            finished.append("block ran to the end")
+    with pytest.raises(KeyboardInterrupt), deferred_interrupts():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # the signal arrives here, but is held
+        finished.append("block ran to the end")
     assert finished == ["block ran to the end"]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 

@@ -214,7 +214,7 @@ def sparse_registry(tmp_path: Path) -> Iterator[tuple[str, bytes]]:
         root / "index/config.json",
         json.dumps({"dl": f"http://127.0.0.1:{port}/dl/{{crate}}-{{version}}.crate"}).encode(),
     )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"sparse+http://127.0.0.1:{port}/index/", crate

@@ -3,13 +3,17 @@ this project's [sigstore] table, with file:line origins and errors."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cargo_verify.cargo_home import SourceKind
 from cargo_verify.config import CargoConfig, load_cargo_config
@@ -317,10 +321,12 @@ def test_local_registry_replacement(world: World) -> None:
     ],
 )
 def test_replacement_errors(world: World, text: str, message: str) -> None:
-    world.write("work/project/.cargo/config.toml", text)
+    path = world.write("work/project/.cargo/config.toml", text)
     config = world.load()
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=message) as raised:
         config.resolve_source(CRATES_IO)
+    assert raised.value.file == str(path)
+    assert raised.value.line is not None
 
 
 @pytest.mark.parametrize(
@@ -538,3 +544,55 @@ def test_exception_versions(world: World) -> None:
     assert req.matches_version("1.9.0") and not req.matches_version("2.0.0")
     assert every.matches_version("0.0.1")
     assert not req.matches_version("not-a-version")
+
+
+def test_deeply_nested_tables_are_an_error_not_a_crash(world: World) -> None:
+    world.write("work/project/.cargo/config.toml", "x." + ".".join(["a"] * 600) + " = 1\n")
+    assert "nested too deeply" in world.error().message
+
+
+_FRAGMENTS = [
+    "[sigstore]\n",
+    "[sigstore.trust.foo]\n",
+    "[sigstore.exceptions.foo]\n",
+    "[source.crates-io]\n",
+    "[source.v]\n",
+    "[registries.r]\n",
+    "[install]\n",
+    'unsigned = "deny"\n',
+    "jobs = 4\n",
+    "jobs = -1\n",
+    'issuer = "https://i"\n',
+    'subject = "repo:*"\n',
+    'reason = "r"\n',
+    'expires = "2026-01-01"\n',
+    'version = "^1"\n',
+    'replace-with = "v"\n',
+    'directory = "vendor"\n',
+    'registry = "sparse+http://x/"\n',
+    'index = "sparse+http://r/"\n',
+    'verify = "sigstore"\n',
+    'include = ["other.toml"]\n',
+    "x = 1.5\n",
+    "bogus = true\n",
+    "\n",
+]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=12))
+def test_any_config_gives_settings_or_a_config_error(parts: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        root = Path(directory)
+        (root / ".cargo").mkdir()
+        (root / ".cargo" / "config.toml").write_text("".join(parts))
+        (root / ".cargo" / "other.toml").write_text('[sigstore]\nunsigned = "warn"\n')
+        try:
+            config = load_cargo_config(root, {"CARGO_HOME": str(root / "home")})
+        except ConfigError as error:
+            assert error.line is None or error.line >= 1
+            return
+        assert config.sigstore.unsigned in ("deny", "warn", "allow")
+        for source in (CRATES_IO, LOCAL_SPARSE):
+            with contextlib.suppress(ConfigError):
+                config.resolve_source(source)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cargo_verify.errors import ConfigError
 from cargo_verify.manifest import parse_manifest, read_manifest, read_trust_rules
@@ -109,3 +111,34 @@ def test_errors_name_the_line(text: str, line: int, message: str) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         read_manifest(tmp_path / "mochi.toml")
+
+
+_FRAGMENTS = [
+    "[rust-dependencies]\n",
+    "[rust-dependencies.a]\n",
+    "[rust-dependencies.a.trust]\n",
+    "[rust-dependencies.B_b]\n",
+    'version = "^0.1"\n',
+    'version = "bad"\n',
+    'trust = { issuer = "https://i", subject = "s*" }\n',
+    "trust = {}\n",
+    'issuer = "https://token.actions.githubusercontent.com"\n',
+    'subject = "repo:x:*"\n',
+    "subject = 1\n",
+    'package = "real"\n',
+    'c = "1"\n',
+    "\n",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=12))
+def test_any_manifest_gives_rules_or_a_config_error(parts: list[str]) -> None:
+    try:
+        rules = parse_manifest("".join(parts), "mochi.toml").trust_rules()
+    except ConfigError as error:
+        assert error.file == "mochi.toml"
+        return
+    for rule in rules.values():
+        assert rule.origin.startswith("mochi.toml:")
+        assert not rule.is_default

@@ -164,3 +164,27 @@ def test_rust_dependencies_that_is_not_a_table_is_refused() -> None:
 def test_trust_with_unknown_keys_is_refused() -> None:
     with pytest.raises(ConfigError, match="trust entry"):
         add_dependency_text("", "mochi-example", "^0.1", {"isuer": "x"})
+
+
+def test_entry_in_an_out_of_order_table_is_edited_in_place() -> None:
+    original = (
+        '[rust-dependencies.a]\nversion = "1"\n\n[mochi]\nedition = 2026\n\n'
+        '[rust-dependencies.mochi-example]\nversion = "=0.1.0"  # exact\n'
+    )
+    assert add_dependency_text(original, "mochi-example", "^0.1") == original.replace(
+        '"=0.1.0"', '"^0.1"'
+    )
+    with_trust = add_dependency_text(original, "mochi-example", "^0.1", TRUST)
+    assert tomllib.loads(with_trust)["rust-dependencies"]["mochi-example"]["trust"] == TRUST
+    assert with_trust.startswith(original.replace('"=0.1.0"', '"^0.1"'))
+
+
+def test_new_entry_after_out_of_order_tables_goes_after_the_last_one() -> None:
+    original = (
+        '[rust-dependencies.a]\nversion = "1"\n\n[mochi]\nx = 1\n\n'
+        '[rust-dependencies.b]\nversion = "2"\n\n[tail]\ny = 2\n'
+    )
+    result = add_dependency_text(original, "mochi-example", "^0.1")
+    inserted(original, result)
+    assert result.index("[rust-dependencies.b]") < result.index(
+        "[rust-dependencies.mochi-example]") < result.index("[tail]")

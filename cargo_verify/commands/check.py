@@ -8,11 +8,15 @@ import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cargo_verify.errors import ConfigError, UsageError
+from cargo_verify.errors import CargoVerifyError, ConfigError, UsageError
 from cargo_verify.model import Package, Report, TrustRule
 from cargo_verify.pipeline import Policies, Settings, UnsignedException, verify_packages
 from cargo_verify.verify import TrustRootSpec
+
+if TYPE_CHECKING:
+    from cargo_verify.report import Format
 
 CRATES_IO_SPARSE = "sparse+https://index.crates.io/"
 
@@ -141,10 +145,64 @@ def run_plan(plan: CheckPlan, *, show_progress: bool = True) -> Report:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    from cargo_verify.report import Format, reporter_for
+    """Verify each lockfile named (default ./Cargo.lock); the worst exit code wins.
 
+    Several lockfiles (a monorepo, or the staged files pre-commit passes) are checked one
+    after another; a lockfile that cannot be read is reported and the others still run.
+    """
+    from cargo_verify.report import Format
+
+    lockfiles = lockfile_arguments(args)
+    fmt = Format(args.format)
+    if len(lockfiles) > 1 and fmt in (Format.JSON, Format.SARIF):
+        raise UsageError(
+            f"--format {fmt} writes one document per lockfile: "
+            f"run once per lockfile ({len(lockfiles)} given)"
+        )
+    if len(lockfiles) == 1:
+        report = _check_one(lockfiles[0], args)
+        _emit([report], args, fmt)
+        return report.exit_code
+    reports: list[Report] = []
+    codes: list[int] = []
+    for lockfile in lockfiles:
+        try:
+            report = _check_one(lockfile, args)
+        except CargoVerifyError as exc:
+            print(f"cargo-verify: error: {exc.diagnostics()}", file=sys.stderr)
+            codes.append(exc.exit_code)
+            continue
+        reports.append(report)
+        codes.append(report.exit_code)
+    _emit(reports, args, fmt)
+    return combined_exit_code(codes)
+
+
+def lockfile_arguments(args: argparse.Namespace) -> list[Path | None]:
+    """`--lockfile` and the positional paths, in order; `[None]` means ./Cargo.lock."""
+    named: list[str] = [args.lockfile] if args.lockfile else []
+    positional: list[str] = getattr(args, "lockfiles", None) or []
+    paths = [Path(p) for p in (*named, *positional)]
+    unique: list[Path | None] = list(dict.fromkeys(paths))
+    return unique or [None]
+
+
+# A definite failure says most about the commit or build being gated, then a broken
+# input, then a missing verdict.
+_EXIT_PRIORITY = (1, 2, 3)
+
+
+def combined_exit_code(codes: list[int]) -> int:
+    """The exit code of a run over several lockfiles: 1 > 2 > 3 > 0."""
+    for code in _EXIT_PRIORITY:
+        if code in codes:
+            return code
+    return max(codes, default=0)
+
+
+def _check_one(lockfile: Path | None, args: argparse.Namespace) -> Report:
     plan = plan_check(
-        Path(args.lockfile) if args.lockfile else None,
+        lockfile,
         trusted_root=args.trusted_root,
         offline=args.offline,
         unsigned=args.unsigned,
@@ -155,28 +213,37 @@ def run_check(args: argparse.Namespace) -> int:
         use_cache=not args.no_cache,
         mochi_toml=Path(args.mochi_toml) if args.mochi_toml else None,
     )
-    report = run_plan(plan)
-    report = _relative_lockfile(report)
-    fmt = Format(args.format)
-    root = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
-    options: dict[str, object] = (
-        {"verbose": not args.quiet} if fmt is Format.HUMAN else {"root": root}
-    )
-    rendered = reporter_for(fmt, **options).render(report)
+    from cargo_verify.commands.pin import apply_record  # docs/identity-pinning.md
+
+    return _relative_lockfile(apply_record(run_plan(plan), plan, args))
+
+
+def _emit(reports: list[Report], args: argparse.Namespace, fmt: Format) -> None:
+    """Print (or write to --output) every report; the human report stays on the terminal."""
+    from cargo_verify.report import Format, reporter_for
+
+    def render(report_format: Format) -> str:
+        if report_format is Format.HUMAN:
+            reporter = reporter_for(report_format, verbose=not args.quiet)
+        else:
+            root = Path(os.environ.get("GITHUB_WORKSPACE") or Path.cwd())
+            reporter = reporter_for(report_format, root=root)
+        # Human reports get a blank line between lockfiles; machine formats stay line-exact.
+        separator = "\n" if report_format is Format.HUMAN else ""
+        return separator.join(reporter.render(report) for report in reports)
+
+    rendered = render(fmt)
     if args.output:
         from cargo_verify.atomic import atomic_write
 
         atomic_write(Path(args.output), rendered.encode())
-        if fmt is not Format.HUMAN:
-            sys.stdout.write(reporter_for(Format.HUMAN, verbose=not args.quiet).render(report))
-    else:
-        sys.stdout.write(rendered)
+        rendered = rendered if fmt is Format.HUMAN else render(Format.HUMAN)
+    sys.stdout.write(rendered)
     if fmt is Format.GITHUB and os.environ.get("GITHUB_STEP_SUMMARY"):
         from cargo_verify.report.github import step_summary
 
         with open(os.environ["GITHUB_STEP_SUMMARY"], "a", encoding="utf-8") as handle:
-            handle.write(step_summary(report))
-    return report.exit_code
+            handle.writelines(step_summary(report) for report in reports)
 
 
 def _relative_lockfile(report: Report) -> Report:

@@ -45,7 +45,7 @@ async def _body_json(request: Request) -> Any:
 
 
 def build_app(world: World) -> Starlette:
-    faults = Faults()
+    faults = Faults(world)
     world.faults = faults  # type: ignore[attr-defined]
 
     # -- OIDC ------------------------------------------------------------------------------

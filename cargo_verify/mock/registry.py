@@ -743,7 +743,9 @@ class Registry:
 
     def _persist_versions(self, key: str, versions: list[_Version]) -> None:
         assert self._store is not None
-        text = "".join(json.dumps(v.record(), sort_keys=True) + "\n" for v in versions)
+        # Keys in the order the line has them (not sorted): index lines served after a restart
+        # must be byte-identical to the ones served before it.
+        text = "".join(json.dumps(v.record()) + "\n" for v in versions)
         _atomic_write(self._store / "versions" / index_path(key), text.encode())
 
     def _load(self, store: Path) -> None:

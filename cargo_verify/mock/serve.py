@@ -46,7 +46,10 @@ def options_from_args(args: argparse.Namespace) -> WorldOptions:
 
 def run_serve(args: argparse.Namespace) -> int:
     running = serve_in_thread(options_from_args(args), port=args.port)
-    trust_dir = Path(args.state) if args.state else Path(tempfile.mkdtemp(prefix="cv-world-"))
+    # Absolute, so the printed paths work for a reader in another working directory.
+    trust_dir = (
+        Path(args.state).resolve() if args.state else Path(tempfile.mkdtemp(prefix="cv-world-"))
+    )
     root_path, config_path = running.world.write_trust_files(trust_dir)
     urls = running.world.urls(config_path)
     urls["trusted_root"] = str(root_path)
