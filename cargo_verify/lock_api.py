@@ -205,12 +205,13 @@ def settings_for(
     offline: bool | None = None,
     unsigned: str | None = None,
     config: CargoConfig | None = None,
-    use_cargo_cache: bool = False,
+    use_caches: bool = False,
 ) -> Settings:
     """Settings from the flags given, then cargo config as seen from `project_dir`.
 
-    `use_cargo_cache` lets the pipeline hash crates already in cargo's download cache instead
-    of downloading them (`add` always downloads; the lock hook may use the cache).
+    `use_caches` lets the pipeline hash crates already in cargo's download cache and answer
+    from the configured verdict cache (`[sigstore] cache-dir`) instead of downloading and
+    verifying again. `add` never does (it always downloads and verifies); the lock hook does.
     """
     config = config if config is not None else load_cargo_config(project_dir)
     sig = config.sigstore
@@ -224,9 +225,9 @@ def settings_for(
         unsigned=policy,
         rekor_search=sig.rekor_search,
         rekor_url=sig.rekor_url,
-        cache_dir=sig.cache_dir,
+        cache_dir=sig.cache_dir if use_caches else None,
         jobs=sig.jobs or 0,
-        cargo_home=config.cargo_home if use_cargo_cache else None,
+        cargo_home=config.cargo_home if use_caches else None,
     )
 
 
@@ -574,7 +575,7 @@ def run_lock_hook(
     """
     project_dir = lock.parent
     config = load_cargo_config(project_dir)
-    settings = settings or settings_for(project_dir, config=config, use_cargo_cache=True)
+    settings = settings or settings_for(project_dir, config=config, use_caches=True)
     data = _read_bytes(candidate, "candidate lock")
     try:
         text = data.decode("utf-8")

@@ -1,21 +1,23 @@
 """The identity record, `cargo-verify-pins.toml`: who signed each crate, kept next to the lockfile.
 
-One `[crates."NAME"]` table per crate, sorted by name, a blank line between tables, versions
-as a sorted one-per-line array: two branches that pin different crates change different
-regions of the file, so git merges them. The format is documented in
-docs/identity-pinning.md; `pinning.py` decides what goes in, this module only reads and
-writes it.
+Every line of a crate's entry starts with the crate's name (TOML dotted keys under one
+`[crates]` table), crates are sorted, and a blank line separates them:
 
     version = 1
 
-    [crates."mochi-util"]
-    issuer = "https://token.actions.githubusercontent.com"
-    repository = "example/mochi-util"
-    workflow = ".github/workflows/release.yml"
-    first-seen = 2026-01-15
-    versions = [
-        "0.1.0",
-    ]
+    [crates]
+    mochi-util.issuer = "https://token.actions.githubusercontent.com"
+    mochi-util.repository = "example/mochi-util"
+    mochi-util.workflow = ".github/workflows/release.yml"
+    mochi-util.first-seen = 2026-01-15
+    mochi-util.versions = ["0.1.0", "0.1.1"]
+
+Two branches that pin different crates change different lines, and no line means anything
+without its crate name, so any line-wise merge of two records, including git's `merge=union`
+(which `cargo-verify pin` sets up), is a valid record; two branches that changed the same crate
+differently give a duplicate key, a loud error, never a silently mixed entry. A crate's history
+uses numbered sub-keys (`NAME.previous.1.…`, `NAME.approvals.1.…`). The format is documented in
+docs/identity-pinning.md; `pinning.py` decides what goes in, this module reads and writes it.
 """
 
 from __future__ import annotations
@@ -41,8 +43,8 @@ HEADER = f"""\
 # {RECORD_FILE_NAME}: the signer identity of each crate, learned by cargo-verify.
 # `cargo-verify check` fails when a crate arrives signed by another identity, or unsigned
 # after it was signed. Written by `cargo-verify pin`, `check --update-pins` and
-# `--accept-identity NAME`; one table per crate, sorted, so branches merge cleanly.
-# Commit it. Format and workflow: docs/identity-pinning.md in cargo-verify.
+# `--accept-identity NAME`. Each line starts with its crate's name, so branches that pin
+# different crates merge cleanly. Commit it. See docs/identity-pinning.md in cargo-verify.
 """
 
 _SIGNER_KEYS = ("issuer", "repository", "workflow", "subject")
@@ -175,7 +177,7 @@ class PinRecord:
         return self.crates.get(crate_key(name))
 
     def render(self) -> str:
-        parts = [HEADER, f"version = {RECORD_VERSION}\n"]
+        parts = [HEADER, f"version = {RECORD_VERSION}\n\n[crates]\n"]
         for pin in sorted(self.crates.values(), key=lambda p: (crate_key(p.name), p.name)):
             parts.append(_render_crate(pin))
         return "".join(parts)
@@ -212,15 +214,18 @@ def _string(value: str) -> str:
     return "".join(out)
 
 
+def _key(name: str) -> str:
+    return name if _BARE_KEY.fullmatch(name) else _string(name)
+
+
 def _array(values: Iterable[str]) -> str:
-    items = "".join(f"    {_string(v)},\n" for v in values)
-    return f"[\n{items}]" if items else "[]"
+    return "[" + ", ".join(_string(v) for v in values) + "]"
 
 
-def _era_lines(era: Era) -> list[str]:
-    lines = [f"{key} = {_string(value)}" for key, value in _signer_items(era.signer)]
-    lines.append(f"first-seen = {era.first_seen.isoformat()}")
-    lines.append(f"versions = {_array(era.versions)}")
+def _era_lines(prefix: str, era: Era) -> list[str]:
+    lines = [f"{prefix}{key} = {_string(value)}" for key, value in _signer_items(era.signer)]
+    lines.append(f"{prefix}first-seen = {era.first_seen.isoformat()}")
+    lines.append(f"{prefix}versions = {_array(era.versions)}")
     return lines
 
 
@@ -230,24 +235,20 @@ def _signer_items(signer: SignerPin) -> list[tuple[str, str]]:
 
 
 def _render_crate(pin: CratePin) -> str:
-    key = _string(pin.name)
-    lines = ["", f"[crates.{key}]", *_era_lines(pin.current)]
+    name = _key(pin.name)
+    lines = _era_lines(f"{name}.", pin.current)
     if pin.accepted_unsigned:
-        lines.append(f"accepted-unsigned = {_array(pin.accepted_unsigned)}")
-    for era in pin.previous:
-        lines.extend(["", f"[[crates.{key}.previous]]", *_era_lines(era)])
-    for approval in pin.approvals:
-        lines.extend([
-            "",
-            f"[[crates.{key}.approvals]]",
-            f"date = {approval.date.isoformat()}",
-            f"by = {_string(approval.by)}",
-            f"version = {_string(approval.version)}",
-            f"from = {_string(approval.previous)}",
-            f"to = {_string(approval.new)}",
-            f"via = {_string(approval.via)}",
-        ])
-    return "\n".join(lines) + "\n"
+        lines.append(f"{name}.accepted-unsigned = {_array(pin.accepted_unsigned)}")
+    for number, era in enumerate(pin.previous, start=1):
+        lines.extend(_era_lines(f"{name}.previous.{number}.", era))
+    for number, approval in enumerate(pin.approvals, start=1):
+        prefix = f"{name}.approvals.{number}."
+        lines.append(f"{prefix}date = {approval.date.isoformat()}")
+        for key, value in (("by", approval.by), ("version", approval.version),
+                           ("from", approval.previous), ("to", approval.new),
+                           ("via", approval.via)):
+            lines.append(f"{prefix}{key} = {_string(value)}")
+    return "\n" + "\n".join(lines) + "\n"
 
 
 # -- reading -------------------------------------------------------------------------------
@@ -324,22 +325,25 @@ class _Reader:
                                                                    "via")]
         return Approval(self.date(table, "date", path), *texts)
 
-    def tables(self, value: Any, path: KeyPath) -> list[Any]:
+    def numbered(self, value: Any, path: KeyPath) -> list[tuple[KeyPath, Any]]:
+        """`NAME.previous.1.…`, `NAME.previous.2.…`: the entries in number order."""
         if value is None:
             return []
-        if not isinstance(value, list):
-            raise self.error(f"`{_dotted(path)}` must be an array of tables", path)
-        return value
+        if not isinstance(value, dict):
+            raise self.error(f"`{_dotted(path)}` must be a table of numbered entries", path)
+        for key in value:
+            if not key.isdigit():
+                raise self.error(f"`{_dotted((*path, key))}`: entries are numbered 1, 2, …",
+                                 (*path, key))
+        return [((*path, key), value[key]) for key in sorted(value, key=int)]
 
     def crate(self, name: str, value: Any) -> CratePin:
         path: KeyPath = ("crates", name)
         current, table = self.era(value, path, _CRATE_KEYS)
-        previous = tuple(self.era(item, (*path, "previous", i), _ERA_KEYS)[0]
-                         for i, item in enumerate(self.tables(table.get("previous"),
-                                                              (*path, "previous"))))
-        approvals = tuple(self.approval(item, (*path, "approvals", i))
-                          for i, item in enumerate(self.tables(table.get("approvals"),
-                                                               (*path, "approvals"))))
+        previous = tuple(self.era(item, where, _ERA_KEYS)[0] for where, item in
+                         self.numbered(table.get("previous"), (*path, "previous")))
+        approvals = tuple(self.approval(item, where) for where, item in
+                          self.numbered(table.get("approvals"), (*path, "approvals")))
         return CratePin(name, current, previous,
                         self.strings(table, "accepted-unsigned", path), approvals)
 
@@ -354,8 +358,19 @@ def _dotted(path: KeyPath) -> str:
     return out
 
 
+MERGE_HINT = (
+    "; if this follows a git merge, keep both sides' lines for different crates and one "
+    "side's for a crate both branches changed, then run `cargo-verify pin`"
+)
+
+
 def parse_record(text: str, file: str) -> PinRecord:
-    data, lines = parse_toml(text, file)
+    try:
+        data, lines = parse_toml(text, file)
+    except ConfigError as error:
+        if "<<<<<<<" in text or "Cannot overwrite" in error.message:
+            raise ConfigError(error.message + MERGE_HINT, error.file, error.line) from None
+        raise
     reader = _Reader(file, lines)
     top = reader.table(data, (), ("version", "crates"))
     version = top.get("version")

@@ -80,8 +80,11 @@ def default_approver(directory: Path | None = None) -> str:
         return "unknown"
 
 
-def _tag(verdict: Verdict, state: str) -> Verdict:
-    return dataclasses.replace(verdict, extra={**verdict.extra, "pin": state})
+def _tag(verdict: Verdict, state: str, pinned: SignerPin | None = None) -> Verdict:
+    extra: dict[str, object] = {**verdict.extra, "pin": state}
+    if pinned is not None:
+        extra["pinned_identity"] = pinned.trust_entry()
+    return dataclasses.replace(verdict, extra=extra)
 
 
 def _versions(era: Era) -> str:
@@ -150,7 +153,7 @@ class _Judge:
                     f"pins {expected.signer.describe()} (versions {_versions(expected)}; "
                     f"first seen {expected.first_seen.isoformat()}). If the crate really "
                     f"moved, approve it with `--accept-identity {name}`"
-                )), PinState.CHANGED)
+                )), PinState.CHANGED, expected.signer)
         approval = Approval(self.today, self.by(), version, pin.current.signer.describe(),
                             found.describe(), via)
         self.crates[key] = dataclasses.replace(
@@ -175,7 +178,7 @@ class _Judge:
                     f"{_versions(pin.current)}): a crate that was signed is refused unsigned "
                     f"whatever `unsigned` says. If that is expected, approve it with "
                     f"`--accept-identity {name}`"
-                )), PinState.DOWNGRADE)
+                )), PinState.DOWNGRADE, pin.current.signer)
         approval = Approval(self.today, self.by(), version, pin.current.signer.describe(),
                             "unsigned", via)
         self.crates[key] = dataclasses.replace(

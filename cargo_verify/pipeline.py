@@ -16,6 +16,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,6 +29,7 @@ from cargo_verify.model import Code, Package, Report, Status, TrustRule, Verdict
 from cargo_verify.registry import (
     CRATES_IO_SPARSE,
     IndexError_,
+    SigstoreRef,
     SparseRegistry,
 )
 from cargo_verify.transparency import (
@@ -36,10 +38,12 @@ from cargo_verify.transparency import (
     parse_rekor_response,
 )
 from cargo_verify.verify import TrustRootSpec, VerifyJob, VerifyOutcome, run_job
+from cargo_verify.workers import ForkedVerifiers, fork_supported
 
 UNSIGNED_POLICIES = ("deny", "warn", "allow")
 MAX_SEARCH_ENTRIES = 10
 PUBLIC_GOOD_REKOR = "https://rekor.sigstore.dev"
+_SHA256_RE = re.compile(r"\b[0-9a-f]{64}\b")
 
 
 @dataclass(frozen=True)
@@ -121,14 +125,22 @@ def _warm(spec: TrustRootSpec) -> bool:
 
 
 class _Verifiers:
-    """Runs sigstore verification off the event loop: a process pool over every core."""
+    """Runs sigstore verification off the event loop: a process pool over every core.
+
+    On Linux the workers are forked from one process that imported sigstore once
+    (workers.py); elsewhere a ProcessPoolExecutor (one thread when a single worker).
+    """
 
     def __init__(self, spec: TrustRootSpec, workers: int) -> None:
         self.spec = spec
         self.workers = max(1, workers)
         self._pool: concurrent.futures.Executor | None = None
+        self._forked = ForkedVerifiers(spec, self.workers) if fork_supported() else None
 
     def start(self) -> None:
+        if self._forked is not None:
+            self._forked.start()
+            return
         if self._pool is not None:
             return
         if self.workers == 1:
@@ -144,6 +156,8 @@ class _Verifiers:
             self._pool.submit(_warm, self.spec)
 
     async def run(self, job: VerifyJob) -> VerifyOutcome:
+        if self._forked is not None:
+            return await self._forked.run(job)
         self.start()
         assert self._pool is not None
         loop = asyncio.get_running_loop()
@@ -153,6 +167,8 @@ class _Verifiers:
             raise InfraError(f"verification worker died: {exc}") from exc
 
     def close(self) -> None:
+        if self._forked is not None:
+            self._forked.close()
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
@@ -163,6 +179,22 @@ def _sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+_INLINE_HASH_BYTES = 1 << 20  # smaller files are hashed on the loop: a thread hop costs more
+
+
+async def _hash_cached(path: Path) -> str:
+    try:
+        small = path.stat().st_size <= _INLINE_HASH_BYTES
+    except OSError:
+        small = False  # let the hashing report the problem
+    return _sha256_file(path) if small else await asyncio.to_thread(_sha256_file, path)
+
+
+def _retrieve_outcome(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()  # an evidence fetch nobody awaited must not warn at exit
 
 
 class Pipeline:
@@ -299,7 +331,10 @@ class Pipeline:
     # -- the network + verify path ------------------------------------------------------
     async def _check_guarded(self, package: Package, verifiers: _Verifiers) -> Verdict:
         try:
-            return await self._check(package, verifiers)
+            verdict = await self._check(package, verifiers)
+            if verdict.code is Code.EVIDENCE_MISMATCH:
+                verdict = await self._name_replay(package, verdict)
+            return verdict
         except InfraError as exc:
             return Verdict(package, Status.FAILED, Code.INFRA,
                            f"{package.key}: no verdict, {exc.diagnostics()}")
@@ -312,6 +347,18 @@ class Pipeline:
         except Exception as exc:  # a bug must never turn into a pass or kill the whole run
             return Verdict(package, Status.FAILED, Code.INFRA,
                            f"{package.key}: no verdict, internal error {type(exc).__name__}: {exc}")
+
+    async def _name_replay(self, package: Package, verdict: Verdict) -> Verdict:
+        """Say so when mismatched evidence is that of another release of the same crate."""
+        assert package.source is not None
+        lines = await self._registry(package.source).versions(package.name) or {}
+        found = set(_SHA256_RE.findall(verdict.reason or "")) - {package.checksum}
+        for version, line in lines.items():
+            if version != package.version and str(line.get("cksum", "")).lower() in found:
+                note = (f"; that is the evidence of {package.name} {version}: a replay of "
+                        "another release's signature")
+                return replace(verdict, reason=(verdict.reason or "") + note)
+        return verdict
 
     def _registry(self, source: str) -> SparseRegistry:
         url = self.policies.index_url(source)
@@ -347,9 +394,10 @@ class Pipeline:
             return fail(Code.CHECKSUM_MISMATCH,
                         f"{package.key}: index cksum differs from Cargo.lock "
                         f"(expected {package.checksum}, found {line.cksum})")
+        evidence = self._prefetch_evidence(registry, line.sigstore)  # overlaps the tarball
         cached = self._cargo_cache_path(package)
         if cached is not None:
-            digest = await asyncio.to_thread(_sha256_file, cached)
+            digest = await _hash_cached(cached)
             where = f"cargo cache file {cached}"
         else:
             url = await registry.download_url(package.name, package.version, line.cksum)
@@ -365,8 +413,9 @@ class Pipeline:
                         f"(expected sha256 {package.checksum}, found {digest} in {where})")
         ref = line.sigstore
         if ref is not None:
+            assert evidence is not None
             if ref.bundle_url is not None:
-                bundle = await self._fetch_bundle(registry, ref.bundle_url)
+                bundle = await evidence
                 expected_index = ref.rekor_log_index
                 outcome = await verifiers.run(VerifyJob(package.key, bundle, digest, rule))
                 if (
@@ -379,8 +428,7 @@ class Pipeline:
                                 f"but the index names entry {expected_index}")
                 return self._from_outcome(package, rule, outcome, "bundle")
             assert ref.rekor_log_index is not None
-            rekor = ref.rekor_url or await self._rekor_url(registry)
-            bundle_doc, entry_digest = await self._rekor_bundle(rekor, ref.rekor_log_index)
+            bundle_doc, entry_digest = await evidence
             if entry_digest != digest:
                 return fail(Code.EVIDENCE_MISMATCH,
                             f"{package.key}: Rekor entry {ref.rekor_log_index} signs sha256 "
@@ -393,6 +441,32 @@ class Pipeline:
             if found is not None:
                 return found
         return self._unsigned(package, rule)
+
+    def _prefetch_evidence(
+        self, registry: SparseRegistry, ref: SigstoreRef | None
+    ) -> asyncio.Future[Any] | None:
+        """Start fetching the evidence (bundle, or Rekor entry as a bundle) in the background.
+
+        Its outcome is only used after the tarball matched; an unused one is still retrieved.
+        """
+        if ref is None:
+            return None
+        task: asyncio.Future[Any]
+        if ref.bundle_url is not None:
+            task = asyncio.ensure_future(self._fetch_bundle(registry, ref.bundle_url))
+        else:
+            assert ref.rekor_log_index is not None
+            task = asyncio.ensure_future(
+                self._rekor_evidence(registry, ref.rekor_url, ref.rekor_log_index)
+            )
+        task.add_done_callback(_retrieve_outcome)
+        return task
+
+    async def _rekor_evidence(
+        self, registry: SparseRegistry, rekor_url: str | None, log_index: int
+    ) -> tuple[str, str | None]:
+        rekor = rekor_url or await self._rekor_url(registry)
+        return await self._rekor_bundle(rekor, log_index)
 
     async def _download(
         self, registry: SparseRegistry, package: Package, url: str

@@ -17,6 +17,7 @@ of the signer's identity, and the report says which one matched:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -33,6 +34,7 @@ _DER = {
     "build_signer_uri": 9,
     "source_repository_uri": 12,
     "source_repository_ref": 14,
+    "build_config_uri": 18,
     "build_trigger": 20,
     "environment": 23,
     "token_subject": 24,
@@ -82,6 +84,8 @@ class SignerIdentity:
     workflow: str | None  # path of the build workflow inside its repo, e.g. .github/workflows/x.yml
     token_subject: str | None
     sub_forms: tuple[str, ...] = field(default=())
+    # Fields that contradict each other (a certificate Fulcio never issues): never trusted.
+    conflicts: tuple[str, ...] = field(default=())
 
     def forms(self) -> list[tuple[str, str]]:
         """Every (form name, value) a subject glob is matched against, in preference order."""
@@ -167,8 +171,9 @@ def signer_identity(cert: Certificate) -> SignerIdentity:
             sub_forms.append(f"repo:{repository}:pull_request")
         if ref:
             sub_forms.append(f"repo:{repository}:ref:{ref}")
+    san = _san(cert)
     return SignerIdentity(
-        san=_san(cert),
+        san=san,
         issuer=issuer,
         repository=repository,
         ref=ref,
@@ -177,7 +182,52 @@ def signer_identity(cert: Certificate) -> SignerIdentity:
         workflow=workflow,
         token_subject=der("token_subject"),
         sub_forms=tuple(sub_forms),
+        conflicts=_conflicts(san, raw, der),
     )
+
+
+def _conflicts(
+    san: str | None, raw: Callable[[str], str | None], der: Callable[[str], str | None]
+) -> tuple[str, ...]:
+    """Pairs of identity fields Fulcio derives from the same token claim, found to differ.
+
+    Fulcio copies one claim into several places (the SAN and the build signer URI both come
+    from `job_workflow_ref`; the raw .1-.6 extensions repeat .8, .12, .14 and .20; the build
+    config URI lies inside the source repository; the token subject names that repository).
+    A certificate where they disagree was not made by Fulcio from one token, and trusting any
+    one of its identity forms would let the others lie.
+    """
+    found: list[str] = []
+
+    def differ(label: str, first: str | None, second: str | None) -> None:
+        if first is not None and second is not None and first != second:
+            found.append(f"{label} ({first} vs {second})")
+
+    signer = der("build_signer_uri")
+    if san is not None and signer is not None and "://" in san:
+        differ("the SAN and the build signer URI extension name different workflows", san, signer)
+    differ("the issuer extensions .1 and .8 differ", raw("issuer"), der("issuer_v2"))
+    repo_uri = der("source_repository_uri")
+    raw_repo = raw("repository")
+    if raw_repo is not None and repo_uri is not None and repo_uri.startswith(_GITHUB):
+        differ("the repository extensions .5 and .12 differ", _GITHUB + raw_repo, repo_uri)
+    differ("the ref extensions .6 and .14 differ", raw("ref"), der("source_repository_ref"))
+    differ("the trigger extensions .2 and .20 differ", raw("trigger"), der("build_trigger"))
+    config_uri = der("build_config_uri")
+    if config_uri is not None and repo_uri is not None and not config_uri.startswith(
+        repo_uri.rstrip("/") + "/"
+    ):
+        found.append(
+            f"the build config URI {config_uri} lies outside the source repository {repo_uri}"
+        )
+    subject = der("token_subject")
+    repository = raw_repo or (
+        repo_uri[len(_GITHUB) :] if repo_uri and repo_uri.startswith(_GITHUB) else None
+    )
+    if subject is not None and subject.startswith("repo:") and repository is not None:
+        subject_repo = subject[len("repo:") :].split(":", 1)[0]
+        differ("the token subject names another repository", subject_repo, repository)
+    return tuple(found)
 
 
 @dataclass(frozen=True)
@@ -194,6 +244,11 @@ def evaluate(rule: TrustRule, identity: SignerIdentity) -> Decision:
         return Decision(False, identity, problem="certificate carries no OIDC issuer extension")
     if identity.san is None:
         return Decision(False, identity, problem="certificate carries no subject alternative name")
+    if identity.conflicts:
+        return Decision(
+            False, identity,
+            problem="certificate identity is inconsistent: " + "; ".join(identity.conflicts),
+        )
     if rule.issuer is not None and identity.issuer != rule.issuer:
         return Decision(
             False, identity, problem=f"issuer: expected {rule.issuer}, found {identity.issuer}"

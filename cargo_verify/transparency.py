@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 BUNDLE_V03_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
@@ -186,6 +187,14 @@ def _pem_certificate_to_der(pem: bytes) -> bytes:
     return _b64decode("".join(text[len(begin) : -len(end)].split()), "PEM certificate")
 
 
+BUNDLE_MEDIA_TYPES = {
+    "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2": "0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3": "0.3",
+    BUNDLE_V03_MEDIA_TYPE: "0.3",
+}
+
+
 @dataclass(frozen=True)
 class BundleSummary:
     """What the pipeline needs to know about a bundle before handing it to sigstore."""
@@ -194,35 +203,143 @@ class BundleSummary:
     is_dsse: bool
     log_index: int | None
     message_digest_sha256: str | None  # hex, for message-signature bundles with a SHA-256 digest
+    body_sha256: str | None = None  # hex digest a hashedrekord log entry body records
+    proof_tree_size: int | None = None  # the inclusion proof's treeSize
+    checkpoint_tree_size: int | None = None  # the size line of the proof's signed checkpoint
+    has_entry_timestamp: bool = True  # inclusionPromise (signed entry timestamp) present
+    rfc3161_timestamps: int = 0
+    integrated_time: int | None = None  # seconds since the epoch, as the log entry states
+    body_kind: str | None = None  # "hashedrekord", "dsse", … of the log entry body
+    body_payload_sha256: str | None = None  # hex payloadHash a dsse log entry body records
+    envelope_payload_sha256: str | None = None  # hex sha256 of a DSSE envelope's payload
 
 
 def summarize_bundle(document: Any) -> BundleSummary:
-    """Check the outer shape of a bundle document; sigstore checks the rest."""
+    """Check the outer shape of a bundle document; sigstore checks the rest.
+
+    Refused here, with a reason that names the problem: media types other than the bundle
+    versions 0.1-0.3, and a bundle whose certificate form contradicts its claimed version
+    (v0.3 holds one leaf `certificate`, v0.1/v0.2 an `x509CertificateChain`).
+    """
     _require(isinstance(document, dict), "bundle is not a JSON object")
     media_type = document.get("mediaType")
     _require(
         isinstance(media_type, str)
         and media_type.startswith("application/vnd.dev.sigstore.bundle"),
-        f"not a Sigstore bundle (mediaType {media_type!r})",
+        f"not a Sigstore bundle (media type {media_type!r})",
+    )
+    assert isinstance(media_type, str)
+    version = BUNDLE_MEDIA_TYPES.get(media_type)
+    _require(
+        version is not None,
+        f"unsupported bundle media type {media_type!r} (known: versions 0.1, 0.2, 0.3)",
     )
     is_dsse = "dsseEnvelope" in document
     has_message = "messageSignature" in document
     _require(
         is_dsse != has_message, "bundle must hold exactly one of messageSignature, dsseEnvelope"
     )
-    log_index: int | None = None
     material = document.get("verificationMaterial")
-    if isinstance(material, dict):
-        entries = material.get("tlogEntries")
-        if isinstance(entries, list) and len(entries) == 1 and isinstance(entries[0], dict):
-            try:
-                log_index = int(str(entries[0].get("logIndex")))
-            except (TypeError, ValueError):
-                log_index = None
+    _require(isinstance(material, dict), "bundle has no verificationMaterial object")
+    form = "certificate" if version == "0.3" else "x509CertificateChain"
+    for other in ("certificate", "x509CertificateChain"):
+        _require(
+            other == form or other not in material,
+            f"bundle media type {media_type} (v{version}) contradicts its content: it carries "
+            f"`{other}`, where a v{version} bundle carries `{form}`",
+        )
     digest_hex: str | None = None
     if has_message:
         signature = document["messageSignature"]
         digest = signature.get("messageDigest") if isinstance(signature, dict) else None
         if isinstance(digest, dict) and digest.get("algorithm") == "SHA2_256":
             digest_hex = _b64decode(digest.get("digest"), "bundle message digest").hex()
-    return BundleSummary(media_type, is_dsse, log_index, digest_hex)
+    entries = material.get("tlogEntries")
+    entry = entries[0] if isinstance(entries, list) and len(entries) == 1 else None
+    timestamps = material.get("timestampVerificationData")
+    rfc3161 = timestamps.get("rfc3161Timestamps") if isinstance(timestamps, dict) else None
+    summary = BundleSummary(
+        media_type, is_dsse, None, digest_hex,
+        rfc3161_timestamps=len(rfc3161) if isinstance(rfc3161, list) else 0,
+        envelope_payload_sha256=_envelope_payload_sha256(document.get("dsseEnvelope")),
+    )
+    if not isinstance(entry, dict):
+        return summary
+    proof = entry.get("inclusionProof")
+    proof = proof if isinstance(proof, dict) else {}
+    checkpoint = proof.get("checkpoint")
+    envelope = checkpoint.get("envelope") if isinstance(checkpoint, dict) else None
+    body = _decoded_body(entry.get("canonicalizedBody"))
+    return replace(
+        summary,
+        log_index=_int_or_none(entry.get("logIndex")),
+        body_sha256=_hashedrekord_sha256(body),
+        body_kind=str(body.get("kind")) if body is not None else None,
+        body_payload_sha256=_dsse_payload_sha256(body),
+        proof_tree_size=_int_or_none(proof.get("treeSize")),
+        checkpoint_tree_size=_checkpoint_size(envelope),
+        has_entry_timestamp=isinstance(entry.get("inclusionPromise"), dict),
+        integrated_time=_int_or_none(entry.get("integratedTime")),
+    )
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _decoded_body(body_b64: Any) -> dict[str, Any] | None:
+    try:
+        body = json.loads(base64.b64decode(str(body_b64), validate=True))
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+def _sha256_field(value: Any) -> str | None:
+    """The hex value of a `{"algorithm": "sha256", "value": hex}` object."""
+    if not isinstance(value, dict) or value.get("algorithm") != "sha256":
+        return None
+    hex_value = value.get("value")
+    return hex_value.lower() if isinstance(hex_value, str) else None
+
+
+def _hashedrekord_sha256(body: dict[str, Any] | None) -> str | None:
+    """The sha256 a hashedrekord body records (None for other kinds or unreadable bodies)."""
+    if body is None or body.get("kind") != "hashedrekord":
+        return None
+    try:
+        return _sha256_field(body["spec"]["data"]["hash"])
+    except (KeyError, TypeError):
+        return None
+
+
+def _dsse_payload_sha256(body: dict[str, Any] | None) -> str | None:
+    if body is None or body.get("kind") != "dsse":
+        return None
+    try:
+        return _sha256_field(body["spec"]["payloadHash"])
+    except (KeyError, TypeError):
+        return None
+
+
+def _envelope_payload_sha256(envelope: Any) -> str | None:
+    if not isinstance(envelope, dict):
+        return None
+    try:
+        payload = base64.b64decode(str(envelope.get("payload")), validate=True)
+    except (ValueError, binascii.Error):
+        return None
+    return hashlib.sha256(payload).hexdigest()
+
+
+def _checkpoint_size(envelope: Any) -> int | None:
+    """The tree size (second line) of a signed-note checkpoint, when it has a readable one."""
+    if not isinstance(envelope, str):
+        return None
+    lines = envelope.split("\n")
+    if len(lines) < 3 or not lines[1].isdigit():
+        return None
+    return int(lines[1])

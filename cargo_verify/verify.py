@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from cargo_verify.errors import ConfigError, InfraError
 from cargo_verify.model import Code, TrustRule
 from cargo_verify.policy import Decision, evaluate, signer_identity
-from cargo_verify.transparency import EvidenceError, summarize_bundle
+from cargo_verify.transparency import BundleSummary, EvidenceError, summarize_bundle
 
 if TYPE_CHECKING:
     from cryptography.x509 import Certificate
@@ -169,14 +169,9 @@ def run_job(job: VerifyJob, spec: TrustRootSpec) -> VerifyOutcome:
         summary = summarize_bundle(json.loads(job.bundle_json))
     except (ValueError, EvidenceError) as exc:
         return VerifyOutcome(False, Code.EVIDENCE_INVALID, f"malformed Sigstore bundle: {exc}")
-    if summary.message_digest_sha256 not in (None, job.sha256_hex):
-        return VerifyOutcome(
-            False,
-            Code.EVIDENCE_MISMATCH,
-            f"bundle signs sha256 {summary.message_digest_sha256}, "
-            f"but the .crate is sha256 {job.sha256_hex}",
-            log_index=summary.log_index,
-        )
+    early = _precheck(summary, job.sha256_hex)
+    if early is not None:
+        return early
     try:
         bundle = Bundle.from_json(job.bundle_json)
     except (SigstoreError, ValueError) as exc:
@@ -212,13 +207,116 @@ def run_job(job: VerifyJob, spec: TrustRootSpec) -> VerifyOutcome:
         if "inconsistent with other materials" in message or "digest mismatch" in message:
             return _outcome(policy, False, Code.EVIDENCE_MISMATCH, message, summary.log_index)
         return _outcome(
-            policy, False, Code.SIGNATURE_INVALID, f"Sigstore verification failed: {message}",
+            policy, False, Code.SIGNATURE_INVALID,
+            f"Sigstore verification failed: {_explain(message, bundle, summary)}",
             summary.log_index,
         )
     if policy.decision is None or not policy.decision.ok:
         # sigstore must have consulted the policy; if it did not, refuse rather than assume.
         return VerifyOutcome(False, Code.SIGNATURE_INVALID, "identity policy was never evaluated")
     return _outcome(policy, True, None, None, summary.log_index)
+
+
+def _precheck(summary: BundleSummary, sha256_hex: str) -> VerifyOutcome | None:
+    """Refusals that need no cryptography, or that sigstore-python does not make itself."""
+    index = summary.log_index
+    if summary.message_digest_sha256 not in (None, sha256_hex):
+        return VerifyOutcome(
+            False, Code.EVIDENCE_MISMATCH,
+            f"bundle signs sha256 {summary.message_digest_sha256}, "
+            f"but the .crate is sha256 {sha256_hex}",
+            log_index=index,
+        )
+    if not summary.is_dsse and summary.body_sha256 not in (None, sha256_hex):
+        return VerifyOutcome(
+            False, Code.EVIDENCE_MISMATCH,
+            f"the log entry in the bundle (Rekor entry {index}) signs sha256 "
+            f"{summary.body_sha256}, but the .crate is sha256 {sha256_hex}",
+            log_index=index,
+        )
+    # (Rekor v2 logs DSSE envelopes as hashedrekord 0.0.2 entries; sigstore checks those.)
+    if (
+        summary.is_dsse
+        and summary.body_kind == "dsse"
+        and summary.body_payload_sha256 != summary.envelope_payload_sha256
+    ):
+        return VerifyOutcome(
+            False, Code.EVIDENCE_MISMATCH,
+            f"the log entry in the bundle (Rekor entry {index}) records payload sha256 "
+            f"{summary.body_payload_sha256}, but the DSSE envelope's payload is sha256 "
+            f"{summary.envelope_payload_sha256}",
+            log_index=index,
+        )
+    if not summary.has_entry_timestamp and summary.rfc3161_timestamps == 0:
+        return VerifyOutcome(
+            False, Code.EVIDENCE_INVALID,
+            "bundle has no signed entry timestamp (inclusion promise) and no RFC 3161 "
+            "timestamp: nothing proves when the entry was logged",
+            log_index=index,
+        )
+    # sigstore-python compares the checkpoint's root hash with the proof's, not its size.
+    checkpoint, proof = summary.checkpoint_tree_size, summary.proof_tree_size
+    if checkpoint is not None and proof is not None and checkpoint != proof:
+        return VerifyOutcome(
+            False, Code.SIGNATURE_INVALID,
+            f"checkpoint is signed for tree size {checkpoint}, but the inclusion proof is for "
+            f"tree size {proof}: the log's signed tree head does not match the proof",
+            log_index=index,
+        )
+    return None
+
+
+_EXPLANATIONS = (
+    ("inclusion proof contains invalid root hash",
+     "inclusion proof: its hashes do not lead from the entry to the signed root hash"),
+    ("checkpoint: invalid signature",
+     "checkpoint: its signature does not verify with the log key of the trusted root"),
+    ("Signature not found for log ID",
+     "checkpoint: it carries no signature by the log of the trusted root"),
+    ("SET: invalid inclusion promise",
+     "signed entry timestamp: it does not verify for this entry with the log key of the "
+     "trusted root"),
+    ("candidates exhausted",
+     "certificate chain: the signing certificate was not issued by a CA of the trusted root"),
+    ("failed to verify SCT",
+     "certificate transparency: the certificate's SCT does not verify with a CT log key of "
+     "the trusted root"),
+    ("Signature is invalid for input",
+     "signature: it does not verify with the certificate's key over the .crate digest"),
+    ("DSSE: invalid signature",
+     "signature: the DSSE envelope's signature does not verify with the certificate's key"),
+    ("not enough sources of verified time",
+     "no signed entry timestamp or trusted timestamp proves when the entry was logged"),
+)
+_SIGSTORE_DETAIL_CHARS = 160
+
+
+def _explain(message: str, bundle: Any, summary: BundleSummary) -> str:
+    """Name the check that failed, then sigstore-python's own words (shortened)."""
+    detail = message if len(message) <= _SIGSTORE_DETAIL_CHARS else (
+        message[:_SIGSTORE_DETAIL_CHARS] + "…"
+    )
+    if "not valid at validation time" in message or "expired at time of signing" in message:
+        return f"{_validity_problem(bundle, summary)} ({detail})"
+    for needle, explanation in _EXPLANATIONS:
+        if needle in message:
+            return f"{explanation} ({detail})"
+    return detail
+
+
+def _validity_problem(bundle: Any, summary: BundleSummary) -> str:
+    import datetime as dt
+
+    cert = bundle.signing_certificate
+    start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+    if summary.integrated_time is None:
+        return f"certificate not valid at the signing time (valid {start} to {end})"
+    logged = dt.datetime.fromtimestamp(summary.integrated_time, tz=dt.UTC)
+    state = "expired" if logged > end else "not yet valid"
+    return (
+        f"certificate {state} at the log's integrated time {logged.isoformat()} "
+        f"(valid {start.isoformat()} to {end.isoformat()})"
+    )
 
 
 def _outcome(

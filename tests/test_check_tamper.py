@@ -183,6 +183,65 @@ def test_index_names_another_crates_rekor_entry(
     assert run.packages["mochi-util@0.2.0"]["rekor_log_index"] == borrowed
 
 
+def test_index_names_another_crates_bundle(
+    fresh_world: RunningWorld, private_project: LockedProject, check_cli: CheckRunner
+) -> None:
+    borrowed = "/bundles/mochi-util/0.2.0/bundle.sigstore.json"
+    fresh_world.world.faults.set(  # type: ignore[attr-defined]
+        {"index": {"mochi-log@0.1.0": {"sigstore": {"bundle": borrowed}}}}
+    )
+
+    run = check_cli(private_project, "--format", "json")
+
+    assert_only_failure(run, "mochi-log@0.1.0", "evidence-mismatch")
+
+
+def test_bundle_and_log_index_disagree(
+    fresh_world: RunningWorld, private_project: LockedProject, check_cli: CheckRunner
+) -> None:
+    own_bundle = "/bundles/mochi-log/0.1.0/bundle.sigstore.json"
+    other_entry = log_index_of(fresh_world, "mochi-util", "0.2.0")
+    fresh_world.world.faults.set(  # type: ignore[attr-defined]
+        {"index": {"mochi-log@0.1.0": {
+            "sigstore": {"bundle": own_bundle, "rekor_log_index": other_entry}
+        }}}
+    )
+
+    run = check_cli(private_project, "--format", "json")
+
+    assert_only_failure(run, "mochi-log@0.1.0", "evidence-mismatch", f"entry {other_entry}")
+
+
+def test_rekor_serves_another_entrys_body(tmp_path: Path, check_cli: CheckRunner) -> None:
+    running = serve_in_thread(WorldOptions(evidence="rekor", clock=FixedClock(FROZEN)))
+    try:
+        project = lock_project(tmp_path, {"mochi": running}, SIGNED_DEPENDENCIES)
+        entry = log_index_of(running, "mochi-log", "0.1.0")
+        other = log_index_of(running, "mochi-util", "0.2.0")
+        running.world.faults.set(  # type: ignore[attr-defined]
+            {"rekor_entry": {str(entry): {"body_from": other}}}
+        )
+
+        run = check_cli(project, "--format", "json")
+    finally:
+        running.stop()
+
+    assert_only_failure(run, "mochi-log@0.1.0", "evidence-mismatch", f"entry {entry}")
+
+
+def test_lockfile_version_not_in_the_index(
+    signed_project: LockedProject, check_cli: CheckRunner
+) -> None:
+    lock = signed_project.lockfile
+    lock.write_text(lock.read_text().replace(
+        'name = "mochi-log"\nversion = "0.1.0"', 'name = "mochi-log"\nversion = "0.1.9"'
+    ))
+
+    run = check_cli(signed_project, "--format", "json")
+
+    assert_only_failure(run, "mochi-log@0.1.9", "not-in-index")
+
+
 TRUST_OTHER_REPO = (
     '[rust-dependencies.mochi-log]\nversion = "^0.1"\n'
     'trust = { issuer = "https://token.actions.githubusercontent.com", '

@@ -236,54 +236,81 @@ def moved_record() -> PinRecord:
                accepted=("zeta",), today=DAY2)[1]
 
 
-def test_record_round_trips_and_is_sorted_with_blank_lines_between_tables() -> None:
+def test_record_round_trips_sorted_with_every_line_naming_its_crate() -> None:
     record = moved_record()
     text = record.render()
     assert parse_record(text, "pins.toml") == record
-    assert text.index('[crates."alpha_x"]') < text.index('[crates."zeta"]')
-    assert '    "0.3.0",\n    "0.10.0",\n]' in text  # SemVer order, one per line
-    for line_number, line in enumerate(text.splitlines()):
-        if line.startswith("["):
-            assert text.splitlines()[line_number - 1] == "", line
-    assert "first-seen = 2026-01-15" in text and 'by = "Alice <alice@example.com>"' in text
+    body = text.split("[crates]\n", 1)[1]
+    assert body.index("alpha_x.") < body.index("zeta.")
+    assert 'alpha_x.versions = ["0.3.0", "0.10.0"]' in body  # SemVer order
+    for line in body.splitlines():
+        assert line == "" or line.startswith(("alpha_x.", "zeta.")), line
+    assert "\n\nzeta.issuer" in body  # a blank line between crates
+    assert "zeta.previous.1.repository = \"z/zeta\"" in body
+    assert 'zeta.approvals.1.by = "Alice <alice@example.com>"' in body
+    assert "alpha_x.first-seen = 2026-01-15" in body
 
 
-def test_record_survives_a_union_merge_duplicate_and_unsorted_input() -> None:
+def test_any_line_wise_union_of_two_records_is_a_record() -> None:
+    base = learned([signed("m", "1.0.0", "o/m")]).render()
+    ours = learned([signed("m", "1.0.0", "o/m"), signed("a", "1.0.0", "o/x")]).render()
+    theirs = learned([signed("m", "1.0.0", "o/m"), signed("b", "2.0.0", "o/x")]).render()
+    # What git's union merge does when both insert at the same place: ours' new lines, then
+    # theirs', a shared trailing blank line kept once.
+    new_ours = [line for line in ours.splitlines() if line not in base.splitlines()]
+    new_theirs = [line for line in theirs.splitlines() if line not in base.splitlines()]
+    merged = base.replace("[crates]\n", "[crates]\n" + "\n".join(new_ours + new_theirs) + "\n")
+    record = parse_record(merged, "merged")
+    assert sorted(record.crates) == ["a", "b", "m"]
+    b = record.get("b")
+    assert b is not None and b.current.versions == ("2.0.0",)
+
+
+def test_same_crate_changed_on_two_branches_is_a_loud_error_after_a_union_merge() -> None:
+    record = learned([signed("a", "1.0.0", "o/a")])
+    one = run([signed("a", "1.1.0", "o/a")], record)[1].render()
+    two = run([signed("a", "1.2.0", "o/a")], record)[1].render()
+    versions_two = next(line for line in two.splitlines() if line.startswith("a.versions"))
+    merged = one.replace("a.versions", versions_two + "\na.versions")
+    with pytest.raises(ConfigError) as caught:
+        parse_record(merged, "pins.toml")
+    assert "run `cargo-verify pin`" in caught.value.message
+
+
+def test_record_tolerates_duplicate_versions_and_unsorted_crates() -> None:
     text = """version = 1
 
-[crates."b"]
-issuer = "https://token.actions.githubusercontent.com"
-repository = "o/b"
-first-seen = 2026-01-15
-versions = [
-    "1.0.0",
-    "1.0.0",
-]
+[crates]
+b.issuer = "https://token.actions.githubusercontent.com"
+b.repository = "o/b"
+b.first-seen = 2026-01-15
+b.versions = ["1.0.0", "1.0.0"]
 
-[crates."a"]
-issuer = "https://token.actions.githubusercontent.com"
-subject = "alice@example.com"
-first-seen = 2026-01-15
-versions = []
+a.issuer = "https://token.actions.githubusercontent.com"
+a.subject = "alice@example.com"
+a.first-seen = 2026-01-15
+a.versions = []
 """
     record = parse_record(text, "pins.toml")
     b = record.get("b")
     assert b is not None and b.current.versions == ("1.0.0",)
-    assert record.render().index('"a"') < record.render().index('"b"')
+    assert record.render().index("\na.issuer") < record.render().index("\nb.issuer")
 
 
 @pytest.mark.parametrize(
     ("text", "message", "line"),
     [
         ("version = 2\n", "upgrade cargo-verify", 1),
-        ("version = 1\n\n[crates.a]\nissuer = \"x\"\nrepo = \"o/a\"\n", "unknown key `repo`", 5),
-        ("version = 1\n\n[crates.a]\nissuer = \"x\"\nrepository = \"o/a\"\n"
-         "first-seen = \"2026-01-01\"\n", "must be a date", 6),
-        ("version = 1\n\n[crates.a]\nissuer = \"x\"\nfirst-seen = 2026-01-01\n",
+        ("version = 1\n[crates]\na.issuer = \"x\"\na.repo = \"o/a\"\n", "unknown key `repo`", 4),
+        ("version = 1\n[crates]\na.issuer = \"x\"\na.repository = \"o/a\"\n"
+         "a.first-seen = \"2026-01-01\"\n", "must be a date", 5),
+        ("version = 1\n[crates]\na.issuer = \"x\"\na.first-seen = 2026-01-01\n",
          "exactly one of `repository` and `subject`", 3),
-        ("version = 1\n\n[crates.a_b]\nissuer = \"x\"\nsubject = \"s\"\nfirst-seen = 2026-01-01\n"
-         "\n[crates.A-b]\nissuer = \"x\"\nsubject = \"s\"\nfirst-seen = 2026-01-01\n",
-         "pinned twice", 8),
+        ("version = 1\n[crates]\na_b.issuer = \"x\"\na_b.subject = \"s\"\n"
+         "a_b.first-seen = 2026-01-01\n\nA-b.issuer = \"x\"\nA-b.subject = \"s\"\n"
+         "A-b.first-seen = 2026-01-01\n", "pinned twice", 7),
+        ("version = 1\n[crates]\na.issuer = \"x\"\na.subject = \"s\"\n"
+         "a.first-seen = 2026-01-01\na.previous.x.issuer = \"x\"\n", "numbered 1, 2", 6),
         ("version = 1\n<<<<<<< HEAD\n", "invalid TOML", 2),
     ],
 )

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
         trusted_root=args.trusted_root,
         offline=args.offline,
         unsigned=args.unsigned,
-        use_cargo_cache=True,
+        use_caches=True,
     )
     human = args.format == "human"
     with ProgressDisplay(_entry_count(candidate) if human else 0) as progress:

@@ -76,7 +76,7 @@ class Forged:
 class Attack:
     name: str
     summary: str
-    routes: tuple[str, ...]  # evidence routes it is meaningful for: "rekor", "bundle"
+    routes: tuple[str, ...]  # evidence it is meaningful for: "rekor", "bundle", "dsse"
     forge: Callable[[World, Target], Forged] | None = None
     line: Callable[[World, Target, Json], Json] | None = None  # index line object
     tarball: Callable[[bytes], bytes] | None = None
@@ -578,8 +578,8 @@ def _forged_message_bundle(
 
 # -- the catalogue ----------------------------------------------------------------------------
 
-_BOTH = ("rekor", "bundle")
-_BUNDLE = ("bundle",)
+_BOTH = ("rekor", "bundle", "dsse")  # dsse: bundles holding a DSSE in-toto statement
+_BUNDLE = ("bundle", "dsse")
 
 ATTACKS: dict[str, Attack] = {
     attack.name: attack

@@ -341,7 +341,7 @@ def test_every_signed_fixture_has_evidence(frozen_world: RunningWorld) -> None:
     evidence = download_evidence(frozen_world)
     signed = [r for r in frozen_world.world.fixtures if r.name != "legacy-unsigned"]
     assert [(e.name, e.version) for e in evidence] == [(r.name, r.version) for r in signed]
-    assert len(evidence) == 8
+    assert len(evidence) >= 8
 
 
 def test_verifier_accepts_managed_signing_for_every_fixture(

@@ -34,7 +34,8 @@ from sigstore.errors import VerificationError
 from sigstore.models import TransparencyLogEntry, TrustedRoot
 
 from cargo_verify.mock.clock import FixedClock
-from cargo_verify.mock.world import RunningWorld, WorldOptions, serve_in_thread
+from cargo_verify.mock.registry import load_fixture_publishers
+from cargo_verify.mock.world import FIXTURES_DIR, RunningWorld, WorldOptions, serve_in_thread
 
 FROZEN = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 CARGO_VERIFY = Path(sys.executable).parent / "cargo-verify"
@@ -211,29 +212,35 @@ def publish(http: httpx.Client, served: Served, name: str, repository: str, vers
     assert answer.status_code == 200, answer.text
 
 
-CRATES = ["mochi-util", "mochi-log", "mochi-example", "left-pad-rs", "legacy-unsigned"]
+CRATES = sorted(load_fixture_publishers(FIXTURES_DIR).publishers)
 
 
-def snapshot(http: httpx.Client, served: Served) -> dict[str, bytes]:
+def snapshot(http: httpx.Client, base: str, rekor: str) -> dict[str, bytes]:
     """Everything a client can read: trust material, index files, bundles, every log entry."""
-    base, rekor = served.base, served.urls["rekor"]
     got: dict[str, bytes] = {}
     for path in ("/trusted_root.json", "/trust_config.json", "/index/config.json"):
         got[path] = http.get(base + path).content
-    for key in ("trusted_root", "trust_config"):
-        got[key + " file"] = Path(served.urls[key]).read_bytes()
     for name in CRATES:
         index_path = f"/index/{name[:2]}/{name[2:4]}/{name}"
         text = http.get(base + index_path).text
         got[index_path] = text.encode()
         for line in map(json.loads, text.splitlines()):
-            for path in (f"/dl/{name}/{line['vers']}/download", line.get("sigstore", {}).get("bundle")):
-                if path is not None:
-                    got[path] = http.get(base + path).content
+            paths = [f"/dl/{name}/{line['vers']}/download"]
+            if "sigstore" in line:
+                paths.append(line["sigstore"]["bundle"])
+            for path in paths:
+                got[path] = http.get(base + path).content
     log_info = http.get(f"{rekor}/api/v1/log").json()
     got["log"] = json.dumps(log_info).encode()
     for index in range(log_info["treeSize"]):
         got[f"entry {index}"] = http.get(f"{rekor}/api/v1/log/entries?logIndex={index}").content
+    return got
+
+
+def served_snapshot(http: httpx.Client, served: Served) -> dict[str, bytes]:
+    got = snapshot(http, served.base, served.urls["rekor"])
+    for key in ("trusted_root", "trust_config"):  # the files written for CLI tools
+        got[key + " file"] = Path(served.urls[key]).read_bytes()
     return got
 
 
@@ -245,14 +252,14 @@ def test_mock_serve_keeps_log_index_and_keys_across_a_restart(
     assert Path(first.urls["trust_config"]) == tmp_path / "state" / "trust_config.json"
     with httpx.Client() as http:
         publish(http, first, "mochi-util", "example/mochi-util", "0.3.0")
-        before = snapshot(http, first)
+        before = served_snapshot(http, first)
     assert b'"vers":"0.3.0"' in before["/index/mo/ch/mochi-util"]
     assert "test world stopped" in stop_serve(first)
 
     serving.append(second := start_serve(tmp_path, "state", port=first.port))
     assert second.urls == first.urls
     with httpx.Client() as http:
-        after = snapshot(http, second)
+        after = served_snapshot(http, second)
         assert after.keys() == before.keys()
         assert [key for key in before if before[key] != after[key]] == []
 
@@ -274,11 +281,7 @@ def test_mock_serve_keeps_log_index_and_keys_across_a_restart(
 
 def world_snapshot(options: WorldOptions) -> dict[str, bytes]:
     with serve_in_thread(options) as running, httpx.Client() as http:
-        served = Served(process=None, urls={  # type: ignore[arg-type]
-            "base": running.url, "rekor": running.world.rekor_url,
-            "trusted_root": "/dev/null", "trust_config": "/dev/null",
-        })
-        got = snapshot(http, served)
+        got = snapshot(http, running.url, running.world.rekor_url)
         # The trust documents name the port; the keys and certificates in them must not differ.
         for path in ("/trusted_root.json", "/trust_config.json", "/index/config.json"):
             got[path] = got[path].replace(running.url.encode(), b"http://WORLD")
@@ -297,7 +300,8 @@ def test_same_seed_and_clock_give_byte_identical_worlds(bundle_kind: str) -> Non
 
     first = world_snapshot(options("determinism"))
     second = world_snapshot(options("determinism"))
-    assert len([key for key in first if key.startswith("entry ")]) == 8
+    entries = [key for key in first if key.startswith("entry ")]
+    assert len(entries) == len([key for key in first if key.startswith("/bundles/")]) >= 8
     assert first.keys() == second.keys()
     assert [key for key in first if first[key] != second[key]] == []
 
@@ -305,7 +309,7 @@ def test_same_seed_and_clock_give_byte_identical_worlds(bundle_kind: str) -> Non
     other = world_snapshot(options("another seed"))
     assert [key for key in first if key.startswith("entry ") and first[key] == other[key]] == []
     assert first["jwks"] != other["jwks"]
-    for index in range(8):
-        body = json.loads(base64.b64decode(the_entry(json.loads(first[f"entry {index}"]))["body"]))
+    for key in entries:
+        body = json.loads(base64.b64decode(the_entry(json.loads(first[key]))["body"]))
         assert body["kind"] == ("hashedrekord" if bundle_kind == "message" else "dsse")
 
