@@ -1,10 +1,16 @@
 """Verification cache: verdicts of packages that verified, keyed by everything they depend on.
 
-A key covers the package (name, version, lockfile checksum), the trust rule applied, the
-digest of the trust material and the tool version, so a changed policy or trusted root forces
-re-verification. Entries are single files written to a temp name and renamed into place, so
-concurrent processes never see half-written entries; an entry that does not parse, or whose
-recorded key differs from the one asked for, is ignored.
+A key covers the package (name, version, source, lockfile checksum), the trust rule applied,
+the digest of the trust material and the tool version, so a changed policy or trusted root
+forces re-verification. The record keeps the evidence the verdict rests on (Rekor log index,
+bundle or entry) and the signer. A signature by an allowed identity over exactly these bytes,
+logged in Rekor, stays true, so a hit needs no network.
+
+Entries live in one JSON file per lockfile (named by the digest of its path), read once at
+the start of a run and written once at the end (temp file + rename, so a concurrent reader
+never sees half a file). The file holds the entries the last run used or added, so it stays
+as large as the lockfile. A warm re-check of 1,000 crates reads one file instead of 1,000.
+A file that does not parse, or an entry whose recorded key differs, is ignored.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any
 from cargo_verify import __version__
 from cargo_verify.model import Package, TrustRule
 
-_FORMAT = 1
+_FORMAT = 2
 
 
 def cache_key(package: Package, rule: TrustRule, root_digest: str) -> str:
@@ -40,33 +46,59 @@ def cache_key(package: Package, rule: TrustRule, root_digest: str) -> str:
 
 
 class VerdictCache:
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
+    """`get`/`put` during a run, `flush()` once at the end. `scope` names the lockfile."""
 
-    def _path(self, key: str) -> Path:
-        return self.directory / key[:2] / f"{key}.json"
+    def __init__(self, directory: Path, scope: str | None = None) -> None:
+        self.directory = directory
+        name = hashlib.sha256((scope or "").encode()).hexdigest()[:32]
+        self.path = directory / f"lock-{name}.json"
+        self._loaded: dict[str, dict[str, Any]] | None = None
+        self._used: dict[str, dict[str, Any]] = {}
+        self._dirty = False
+
+    def _entries(self) -> dict[str, dict[str, Any]]:
+        if self._loaded is None:
+            self._loaded = {}
+            try:
+                document = json.loads(self.path.read_bytes())
+            except (OSError, ValueError, UnicodeDecodeError):
+                return self._loaded
+            entries = document.get("entries") if isinstance(document, dict) else None
+            if isinstance(document, dict) and document.get("format") == _FORMAT and isinstance(
+                entries, dict
+            ):
+                self._loaded = {
+                    key: record for key, record in entries.items() if isinstance(record, dict)
+                }
+        return self._loaded
 
     def get(self, key: str) -> dict[str, Any] | None:
-        try:
-            data = json.loads(self._path(key).read_bytes())
-        except (OSError, ValueError, UnicodeDecodeError):
-            return None
-        if not isinstance(data, dict) or data.get("key") != key:
-            return None
-        record = data.get("record")
-        return record if isinstance(record, dict) else None
+        record = self._entries().get(key)
+        if record is not None:
+            self._used[key] = record
+        return record
 
     def put(self, key: str, record: dict[str, Any]) -> None:
-        path = self._path(key)
+        self._entries()[key] = record
+        self._used[key] = record
+        self._dirty = True
+
+    def flush(self) -> None:
+        """Write the entries this run used or added, if that changes the file."""
+        if not self._dirty and (self._loaded is None or set(self._used) == set(self._loaded)):
+            return
+        data = json.dumps({"format": _FORMAT, "entries": self._used}, sort_keys=True).encode()
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    handle.write(json.dumps({"key": key, "record": record}).encode())
-                os.replace(tmp, path)
+                    handle.write(data)
+                os.replace(tmp, self.path)
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         except OSError:
             return  # a cache that cannot be written only costs speed
+        self._loaded = dict(self._used)
+        self._dirty = False

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -35,6 +35,7 @@ from cargo_verify.mochi_lock import (
     read_lock_or_empty,
 )
 from cargo_verify.model import Code, Package, Report, Status, TrustRule, Verdict
+from cargo_verify.pinning import RECORD_FILE_NAME, PinOutcome, check_pins, record_path_for
 from cargo_verify.pipeline import (
     UNSIGNED_POLICIES,
     Policies,
@@ -414,6 +415,7 @@ def _verify_resolution(
     policies: Policies,
     settings: Settings,
     progress: AddProgress,
+    adjust: Callable[[Report], Report] | None = None,
 ) -> CrateResult:
     download: list[tuple[str, int]] = []
 
@@ -423,6 +425,8 @@ def _verify_resolution(
             download.append((url, received))
 
     report = verify_packages([resolution.package()], settings, policies, on_download=on_download)
+    if adjust is not None:
+        report = adjust(report)
     (verdict,) = report.verdicts
     result = CrateResult.from_verdict(verdict, resolution.requirement,
                                       download[-1] if download else None)
@@ -440,11 +444,13 @@ def verify_one(
     settings: Settings | None = None,
     progress: AddProgress | None = None,
     project_dir: Path | None = None,
+    accept_identity: Collection[str] = (),
 ) -> CrateResult:
     """Resolve, fetch and verify one crate; writes nothing.
 
     `trust` ({"issuer": …, "subject": …}) beats the entry in `manifest` (a mochi.toml), which
     beats cargo config's `[sigstore.trust.NAME]`; without any, the default policy applies.
+    The signer is checked against cargo-verify-pins.toml in `project_dir`, as `add_crate` does.
     """
     project_dir = project_dir or (manifest.parent if manifest is not None else Path.cwd())
     config = load_cargo_config(project_dir)
@@ -454,7 +460,13 @@ def verify_one(
     progress.resolved(resolution)
     manifest_rules = read_manifest(manifest).trust_rules() if manifest is not None else {}
     policies = _policies(_cli_rule(trust), manifest_rules, config)
-    return _verify_resolution(resolution, policies, settings, progress)
+    record = project_dir / RECORD_FILE_NAME
+
+    def pin(report: Report) -> Report:
+        return check_pins(report, record, accept_identity, rule_for=policies.rule_for,
+                          create=True).report
+
+    return _verify_resolution(resolution, policies, settings, progress, adjust=pin)
 
 
 # -- add -----------------------------------------------------------------------------------
@@ -480,8 +492,13 @@ def add_crate(
     trust: Mapping[str, str] | None = None,
     settings: Settings | None = None,
     progress: AddProgress | None = None,
+    accept_identity: Collection[str] = (),
 ) -> AddResult:
     """Resolve, fetch and verify a crate, then record it in mochi.toml and mochi.lock.
+
+    Identity pinning (docs/identity-pinning.md): the signer is checked against
+    cargo-verify-pins.toml next to the lock and recorded there; a changed signer or a lost
+    signature fails unless the crate is named in `accept_identity`.
 
     Files are written only when the crate passed (verified, or unsigned where allowed);
     otherwise both stay byte-identical and `written` is False. Usage, configuration and
@@ -507,7 +524,14 @@ def add_crate(
     resolution = resolve(name, requirement, registry=registry, config=config, http=settings.http)
     progress.resolved(resolution)
     policies = _policies(_cli_rule(trust), parsed_manifest.trust_rules(), config)
-    result = _verify_resolution(resolution, policies, settings, progress)
+    pins: list[PinOutcome] = []
+
+    def pin(report: Report) -> Report:
+        pins.append(check_pins(report, record_path_for(lock), accept_identity,
+                               rule_for=policies.rule_for, create=True))
+        return pins[-1].report
+
+    result = _verify_resolution(resolution, policies, settings, progress, adjust=pin)
     written_requirement = requirement if requirement is not None else resolution.version
     outcome = AddResult(result, manifest, lock, written_requirement, written=False)
     if not result.ok:
@@ -525,6 +549,8 @@ def add_crate(
         pause_point("between-files", manifest)
         if new_manifest != manifest_bytes:
             atomic_write(manifest, new_manifest)
+        for pinned in pins:
+            pinned.write()
     outcome = dataclasses.replace(outcome, written=True)
     progress.recorded(outcome)
     return outcome

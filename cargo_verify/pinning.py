@@ -54,10 +54,9 @@ ACCEPT_VIA = "--accept-identity"
 
 
 class PinState:
-    """What `apply_pins` says about one verdict; also its JSON `pin` field."""
+    """The JSON `pin` field of a verdict pinning changed; verdicts it merely confirmed or
+    learned are left as they were."""
 
-    NEW = "new"  # first signed version seen for this crate: learned
-    PINNED = "pinned"  # signed by the pinned identity
     ACCEPTED = "accepted"  # a change approved in this run
     CHANGED = "changed"  # refused: another signer
     DOWNGRADE = "signed-then-unsigned"  # refused: unsigned after signed
@@ -138,13 +137,13 @@ class _Judge:
         pin = self.crates.get(key)
         if pin is None:
             self.crates[key] = CratePin(name, Era(found, self.today, (version,)))
-            return _tag(verdict, PinState.NEW)
+            return verdict
         expected = pin.era_of(version) or pin.current
         if expected.signer.matches(found):
             if expected is pin.current:
                 self.crates[key] = dataclasses.replace(pin, current=pin.current.with_version(
                     version))
-            return _tag(verdict, PinState.PINNED)
+            return verdict
         via = self.approval_via(verdict, allow_trust_entry=True)
         if via is None:
             return _tag(dataclasses.replace(
@@ -236,6 +235,14 @@ class PinOutcome:
 
     def count(self, state: str) -> int:
         return sum(1 for v in self.report.verdicts if v.extra.get("pin") == state)
+
+    @property
+    def learned(self) -> tuple[str, ...]:
+        """Crates the record did not know before this run."""
+        if self.after is None:
+            return ()
+        known = self.before.crates if self.before is not None else {}
+        return tuple(pin.name for key, pin in self.after.crates.items() if key not in known)
 
     def write(self) -> bool:
         """Write the updated record (atomically); True when the file changed."""

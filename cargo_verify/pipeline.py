@@ -60,7 +60,7 @@ class Settings:
     trust_root: TrustRootSpec = field(default_factory=TrustRootSpec)
     unsigned: str = "warn"
     jobs: int = 0  # 0 = one verification worker per core
-    concurrency: int = 32  # packages in flight on the network
+    concurrency: int = 64  # packages in flight on the network
     rekor_search: bool = False
     rekor_url: str | None = None
     cache_dir: Path | None = None
@@ -215,7 +215,10 @@ class Pipeline:
 
     # -- public entry -------------------------------------------------------------------
     async def run(self, packages: Sequence[Package], lockfile: str | None = None) -> Report:
-        cache = VerdictCache(self.settings.cache_dir) if self.settings.cache_dir else None
+        cache = None
+        if self.settings.cache_dir:
+            scope = os.path.abspath(lockfile) if lockfile else None
+            cache = VerdictCache(self.settings.cache_dir, scope)
         results: list[Verdict | None] = [None] * len(packages)
         pending: list[int] = []
         for i, package in enumerate(packages):
@@ -259,6 +262,8 @@ class Pipeline:
                     await asyncio.gather(*(one(i) for i in pending))
             finally:
                 verifiers.close()
+        if cache is not None:
+            cache.flush()
         final = tuple(v for v in results if v is not None)
         assert len(final) == len(packages)
         return Report(verdicts=final, lockfile=lockfile)

@@ -21,7 +21,7 @@ from cargo_verify.http import (
 )
 
 if TYPE_CHECKING:
-    import httpx
+    from cargo_verify.transport import HttpClient
 
 CRATES_IO_SPARSE = "sparse+https://index.crates.io/"
 _DL_MARKERS = ("{crate}", "{version}", "{prefix}", "{lowerprefix}", "{sha256-checksum}")
@@ -149,7 +149,7 @@ class _ReportingSink(HashingSink):
 class SparseRegistry:
     """One sparse index. Fetches config.json and each crate's file at most once per run."""
 
-    def __init__(self, index_url: str, client: httpx.AsyncClient, http: HttpSettings) -> None:
+    def __init__(self, index_url: str, client: HttpClient, http: HttpSettings) -> None:
         if index_url.startswith("sparse+"):
             index_url = index_url[len("sparse+") :]
         if not index_url.endswith("/"):

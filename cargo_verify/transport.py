@@ -1,26 +1,33 @@
-"""A lean HTTP/1.1 keep-alive transport for httpx, built on asyncio streams.
+"""The HTTP client of a run: lean HTTP/1.1 keep-alive over asyncio streams.
 
-httpx's default async transport (httpcore over anyio) spends milliseconds of CPU per request
-once dozens of requests are in flight: every request polls every pooled socket and re-scans
-the waiting queue. A lockfile of 1,000 crates makes ~3,000 requests, so that cost dominated a
-whole run. This transport keeps httpx's client API (request building, redirects decisions in
-`http.fetch`, content decoding, exceptions) and replaces only the wire part: a pool of
-persistent connections per origin, reused in LIFO order, with connect/read/write timeouts.
+httpx's async client spends hundreds of microseconds of CPU per request in URL objects,
+cookie handling and its connection pool (which polls every pooled socket per request), and
+milliseconds once dozens of requests are in flight. A lockfile of 1,000 crates makes ~3,000
+requests, so that cost dominated whole runs. `LeanClient` offers the small part of httpx's
+`AsyncClient` API that `http.fetch` uses (`build_request`, `send(stream=True)`, responses with
+`status_code`, `headers.get`, `aiter_bytes`, `num_bytes_downloaded`, `aclose`) and raises
+httpx's exception types, so `fetch` keeps its retry and error logic unchanged.
 
-Framing follows RFC 9112: Content-Length, chunked transfer coding, or read-to-close. A body
-cut short raises `httpx.RemoteProtocolError` (callers retry it); a connection is reused only
-after its response body was read to the end and neither side asked to close it. A request on
-a reused connection that fails before any byte of the answer arrived (the server closed an
-idle connection) is repeated once on a new connection.
+It keeps a pool of persistent connections per origin (LIFO reuse, a global connection cap),
+applies connect/read/write timeouts, and frames bodies per RFC 9112: Content-Length, chunked,
+or read-to-close. A body cut short raises `httpx.RemoteProtocolError` (callers retry it). A
+connection is reused only after its body was read to the end and neither side asked to
+close it. A request on a reused connection that fails before any byte of the answer arrived
+(the server had closed the idle connection) is repeated once on a new connection.
+Bodies sent with `Content-Encoding: gzip` or `deflate` are decoded in bounded steps.
+Redirects are never followed here (`fetch` decides), and no proxy or cookie is used.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json as jsonlib
 import ssl
+import zlib
 from collections import deque
-from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -29,9 +36,39 @@ if TYPE_CHECKING:
 
 _MAX_HEAD_BYTES = 64 * 1024
 _READ_CHUNK = 256 * 1024
+_DECODED_STEP = 1024 * 1024  # at most this much decompressed output per step
 _NO_BODY_STATUSES = frozenset({204, 304})
+_URL_SAFE = "/%:@!$&'()*+,;=-._~?"
 
 Origin = tuple[str, str, int]  # scheme, host, port
+
+
+class HttpResponse(Protocol):
+    """What `http.fetch` reads from a response (httpx's Response has it too)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def num_bytes_downloaded(self) -> int: ...
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HttpClient(Protocol):
+    """What `http.fetch` needs from a client (httpx's AsyncClient has it too)."""
+
+    def build_request(self, method: str, url: str, *, json: Any = None) -> Any: ...
+
+    async def send(self, request: Any, *, stream: bool = False) -> HttpResponse: ...
+
+
+# -- the connection pool ----------------------------------------------------------------------
 
 
 class _Connection:
@@ -53,7 +90,7 @@ class _StaleConnection(Exception):
     """A reused connection failed before the server answered anything: try a new one."""
 
 
-class PooledTransport(httpx.AsyncBaseTransport):
+class ConnectionPool:
     def __init__(
         self,
         *,
@@ -63,9 +100,9 @@ class PooledTransport(httpx.AsyncBaseTransport):
         max_connections: int,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._connect_timeout = connect_timeout
-        self._read_timeout = read_timeout
-        self._write_timeout = write_timeout
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.write_timeout = write_timeout
         self._max = max(1, max_connections)
         self._ssl_context = ssl_context
         self._idle: dict[Origin, list[_Connection]] = {}
@@ -73,7 +110,6 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
 
-    # -- pool -------------------------------------------------------------------------------
     def _ssl(self) -> ssl.SSLContext:
         if self._ssl_context is None:
             self._ssl_context = httpx.create_ssl_context(trust_env=False)
@@ -82,13 +118,14 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
     async def _connect(self, origin: Origin) -> _Connection:
         scheme, host, port = origin
+        tls = scheme == "https"
         try:
-            async with asyncio.timeout(self._connect_timeout):
+            async with asyncio.timeout(self.connect_timeout):
                 reader, writer = await asyncio.open_connection(
                     host,
                     port,
-                    ssl=self._ssl() if scheme == "https" else None,
-                    server_hostname=host if scheme == "https" else None,
+                    ssl=self._ssl() if tls else None,
+                    server_hostname=host if tls else None,
                     limit=_MAX_HEAD_BYTES,
                 )
         except TimeoutError as exc:
@@ -97,17 +134,17 @@ class PooledTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         return _Connection(origin, reader, writer)
 
-    async def _acquire(self, origin: Origin) -> tuple[_Connection, bool]:
-        """A connection to `origin` and whether it was reused."""
+    async def acquire(self, origin: Origin) -> tuple[_Connection, bool]:
+        """A connection to `origin`, and whether it was reused."""
         while True:
             if self._closed:
-                raise httpx.ConnectError("transport is closed")
+                raise httpx.ConnectError("the HTTP client is closed")
             idle = self._idle.get(origin)
             while idle:
                 connection = idle.pop()
                 if connection.usable():
                     return connection, True
-                self._discard(connection)
+                self.discard(connection)
             if self._open < self._max:
                 self._open += 1
                 try:
@@ -122,28 +159,28 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 try:
                     await waiter
                 except BaseException:
-                    if not waiter.cancelled() and waiter.done():
+                    if waiter.done() and not waiter.cancelled():
                         self._wake()  # pass on a wake-up this task can no longer use
                     raise
 
     def _evict_idle(self) -> bool:
         for connections in self._idle.values():
             if connections:
-                self._discard(connections.pop(0))
+                self.discard(connections.pop(0))
                 return True
         return False
 
-    def _discard(self, connection: _Connection) -> None:
+    def discard(self, connection: _Connection) -> None:
         connection.close()
         self._open -= 1
         self._wake()
 
-    def _release(self, connection: _Connection, reusable: bool) -> None:
+    def release(self, connection: _Connection, reusable: bool) -> None:
         if reusable and not self._closed and connection.usable():
             self._idle.setdefault(connection.origin, []).append(connection)
             self._wake()
         else:
-            self._discard(connection)
+            self.discard(connection)
 
     def _wake(self) -> None:
         while self._waiters:
@@ -152,7 +189,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 waiter.set_result(None)
                 return
 
-    async def aclose(self) -> None:
+    def close(self) -> None:
         self._closed = True
         for connections in self._idle.values():
             for connection in connections:
@@ -164,6 +201,216 @@ class PooledTransport(httpx.AsyncBaseTransport):
             if not waiter.done():
                 waiter.set_result(None)
 
+
+# -- requests and responses -------------------------------------------------------------------
+
+
+class _Headers(dict[str, str]):
+    """Response headers, lowercase names; repeated fields joined with ", "."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key.lower(), default)
+
+    def __getitem__(self, key: str) -> str:
+        return super().__getitem__(key.lower())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and super().__contains__(key.lower())
+
+
+class LeanRequest:
+    __slots__ = ("body", "headers", "method", "origin", "url")
+
+    def __init__(
+        self, method: str, url: str, origin: Origin, headers: bytes, body: bytes
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.origin = origin
+        self.headers = headers  # the serialized request head
+        self.body = body
+
+
+class LeanResponse:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        connection: _Connection,
+        request: LeanRequest,
+        status_code: int,
+        headers: _Headers,
+        keep_alive: bool,
+    ) -> None:
+        self._pool = pool
+        self._connection: _Connection | None = connection
+        self.request = request
+        self.status_code = status_code
+        self.headers = headers
+        self._keep_alive = keep_alive
+        self.num_bytes_downloaded = 0
+        self.content = b""  # the body, after send(stream=False)
+        self._framing = _framing(request.method, status_code, headers)
+        if self._framing[0] == "none":
+            self._finish(keep_alive)
+
+    def _finish(self, reusable: bool) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            self._pool.release(connection, reusable)
+
+    async def aclose(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            self._pool.discard(connection)  # closed before the end: its state is unknown
+
+    async def aread(self) -> bytes:
+        return b"".join([chunk async for chunk in self.aiter_bytes()])
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        """The body, decoded from gzip/deflate if the server encoded it."""
+        coding = (self.headers.get("content-encoding") or "identity").strip().lower()
+        if coding in ("gzip", "x-gzip"):
+            decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
+        elif coding == "deflate":
+            decoder = zlib.decompressobj(zlib.MAX_WBITS)  # zlib wrapper, as RFC 9110 says
+        else:
+            async for chunk in self._raw():
+                yield chunk
+            return
+        try:
+            async for chunk in self._raw():
+                while chunk:
+                    out = decoder.decompress(chunk, _DECODED_STEP)
+                    chunk = decoder.unconsumed_tail
+                    if out:
+                        yield out
+            tail = decoder.flush()
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"{coding} body cannot be decoded: {exc}") from exc
+        if tail:
+            yield tail
+
+    async def _raw(self) -> AsyncIterator[bytes]:
+        connection = self._connection
+        if connection is None:
+            return
+        mode, length = self._framing
+        reader = connection.reader
+        if mode == "length":
+            remaining = length
+            while remaining:
+                chunk = await self._read(reader, min(remaining, _READ_CHUNK))
+                if not chunk:
+                    raise httpx.RemoteProtocolError(
+                        f"connection closed with {remaining} of {length} body bytes outstanding"
+                    )
+                remaining -= len(chunk)
+                self.num_bytes_downloaded += len(chunk)
+                yield chunk
+            self._finish(self._keep_alive)
+        elif mode == "chunked":
+            async for chunk in self._chunks(reader):
+                self.num_bytes_downloaded += len(chunk)
+                yield chunk
+            self._finish(self._keep_alive)
+        else:  # until the server closes the connection
+            while chunk := await self._read(reader, _READ_CHUNK):
+                self.num_bytes_downloaded += len(chunk)
+                yield chunk
+            self._finish(False)
+
+    async def _read(self, reader: asyncio.StreamReader, size: int) -> bytes:
+        try:
+            async with asyncio.timeout(self._pool.read_timeout):
+                return await reader.read(size)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("reading the response body timed out") from exc
+        except OSError as exc:
+            raise httpx.ReadError(f"reading the response body: {exc}") from exc
+
+    async def _line(self, reader: asyncio.StreamReader) -> bytes:
+        try:
+            async with asyncio.timeout(self._pool.read_timeout):
+                return await reader.readuntil(b"\r\n")
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("reading the response body timed out") from exc
+        except asyncio.IncompleteReadError as exc:
+            raise httpx.RemoteProtocolError("incomplete chunked response body") from exc
+        except asyncio.LimitOverrunError as exc:
+            raise httpx.RemoteProtocolError("chunk header exceeds 64 KiB") from exc
+        except OSError as exc:
+            raise httpx.ReadError(f"reading the response body: {exc}") from exc
+
+    async def _chunks(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
+        while True:
+            size_text = (await self._line(reader)).split(b";", 1)[0].strip()
+            if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
+                raise httpx.RemoteProtocolError(f"bad chunk size {size_text[:20]!r}")
+            size = int(size_text, 16)
+            if size == 0:
+                while (await self._line(reader)) != b"\r\n":  # trailer fields, ignored
+                    pass
+                return
+            remaining = size
+            while remaining:
+                chunk = await self._read(reader, min(remaining, _READ_CHUNK))
+                if not chunk:
+                    raise httpx.RemoteProtocolError("connection closed inside a chunk")
+                remaining -= len(chunk)
+                yield chunk
+            if await self._line(reader) != b"\r\n":
+                raise httpx.RemoteProtocolError("chunk not followed by CRLF")
+
+
+def _framing(method: str, status: int, headers: _Headers) -> tuple[str, int]:
+    if method == "HEAD" or status in _NO_BODY_STATUSES or 100 <= status < 200:
+        return ("none", 0)
+    codings = headers.get("transfer-encoding")
+    if codings:
+        if codings.split(",")[-1].strip().lower() != "chunked":
+            return ("close", 0)
+        return ("chunked", 0)
+    declared = headers.get("content-length")
+    if declared is not None:
+        lengths = {value.strip() for value in declared.split(",")}
+        if len(lengths) != 1 or not next(iter(lengths)).isdigit():
+            raise httpx.RemoteProtocolError(f"invalid Content-Length {declared!r}")
+        length = int(next(iter(lengths)))
+        return ("length", length) if length else ("none", 0)
+    return ("close", 0)
+
+
+# -- the client ----------------------------------------------------------------------------
+
+
+class LeanClient:
+    """`async with LeanClient(...) as client:` then `fetch(client, url, ...)`."""
+
+    def __init__(
+        self,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        write_timeout: float,
+        max_connections: int,
+        user_agent: str,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._pool = ConnectionPool(
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            write_timeout=write_timeout,
+            max_connections=max_connections,
+            ssl_context=ssl_context,
+        )
+        self._common = (
+            f"User-Agent: {user_agent}\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate\r\n"
+            "Connection: keep-alive\r\n"
+        ).encode()
+
+    async def __aenter__(self) -> LeanClient:
+        return self
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None = None,
@@ -172,72 +419,98 @@ class PooledTransport(httpx.AsyncBaseTransport):
     ) -> None:
         await self.aclose()
 
-    # -- one exchange -----------------------------------------------------------------------
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        url = request.url
-        scheme = url.scheme
+    async def aclose(self) -> None:
+        self._pool.close()
+
+    def build_request(self, method: str, url: str, *, json: Any = None) -> LeanRequest:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
-            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {scheme!r}")
-        port = url.port or (443 if scheme == "https" else 80)
-        origin: Origin = (scheme, url.host, port)
-        head = _request_head(request)
-        body = await request.aread()
+            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {parts.scheme!r} in {url}")
+        try:
+            host = parts.hostname
+            port = parts.port or (443 if scheme == "https" else 80)
+        except ValueError as exc:
+            raise httpx.UnsupportedProtocol(f"invalid URL {url}: {exc}") from exc
+        if not host or parts.username is not None:
+            raise httpx.UnsupportedProtocol(f"unsupported URL {url}")
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
+        if not target.isascii() or " " in target:
+            target = quote(target, safe=_URL_SAFE)
+        netloc = parts.netloc if parts.netloc.isascii() else _idna_netloc(host, parts.port)
+        body = b""
+        extra = b""
+        if json is not None:
+            body = jsonlib.dumps(
+                json, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            ).encode()
+            extra = b"Content-Type: application/json\r\nContent-Length: %d\r\n" % len(body)
+        elif method not in ("GET", "HEAD"):
+            extra = b"Content-Length: 0\r\n"
+        head = (
+            f"{method} {target} HTTP/1.1\r\nHost: {netloc}\r\n".encode("ascii")
+            + self._common
+            + extra
+            + b"\r\n"
+        )
+        return LeanRequest(method, url, (scheme, _host_ascii(host), port), head, body)
+
+    async def send(self, request: LeanRequest, *, stream: bool = False) -> LeanResponse:
+        pool = self._pool
         for _ in range(2):
-            connection, reused = await self._acquire(origin)
+            connection, reused = await pool.acquire(request.origin)
             try:
-                return await self._exchange(connection, reused, request, head, body)
+                response = await self._exchange(connection, reused, request)
             except _StaleConnection:
-                self._discard(connection)
+                pool.discard(connection)
                 continue
             except BaseException:
-                self._discard(connection)
+                pool.discard(connection)
                 raise
-        raise httpx.RemoteProtocolError("server closed the connection without answering")
+            if not stream:
+                try:
+                    body = await response.aread()
+                finally:
+                    await response.aclose()
+                response.content = body
+            return response
+        raise httpx.RemoteProtocolError("the server closed the connection without answering")
 
     async def _exchange(
-        self,
-        connection: _Connection,
-        reused: bool,
-        request: httpx.Request,
-        head: bytes,
-        body: bytes,
-    ) -> httpx.Response:
-        writer, reader = connection.writer, connection.reader
+        self, connection: _Connection, reused: bool, request: LeanRequest
+    ) -> LeanResponse:
+        pool = self._pool
+        writer = connection.writer
         try:
-            writer.write(head + body if len(body) < 65536 else head)
-            if len(body) >= 65536:
-                writer.write(body)
-            async with asyncio.timeout(self._write_timeout):
+            if len(request.body) < 65536:
+                writer.write(request.headers + request.body)
+            else:
+                writer.writelines((request.headers, request.body))
+            async with asyncio.timeout(pool.write_timeout):
                 await writer.drain()
         except TimeoutError as exc:
-            raise httpx.WriteTimeout(f"sending to {request.url.host} timed out") from exc
+            raise httpx.WriteTimeout(f"sending to {request.origin[1]} timed out") from exc
         except OSError as exc:
             if reused:
                 raise _StaleConnection from exc
-            raise httpx.WriteError(f"sending to {request.url.host}: {exc}") from exc
+            raise httpx.WriteError(f"sending to {request.origin[1]}: {exc}") from exc
         while True:
-            status, reason, headers, version = await self._read_head(reader, reused)
+            status, headers, version = await self._read_head(connection.reader, reused)
             if 100 <= status < 200 and status != 101:
-                reused = False  # an interim answer arrived: the connection is alive
+                reused = False  # an interim answer: the connection is alive
                 continue
             break
-        framing = _framing(request.method, status, headers)
-        keep_alive = _keep_alive(version, headers)
-        stream = _ResponseStream(self, connection, reader, framing, keep_alive, self._read_timeout)
-        if framing[0] == "none":
-            stream.finish_empty()
-        return httpx.Response(
-            status,
-            headers=headers,
-            stream=stream,
-            extensions={"http_version": version, "reason_phrase": reason},
-        )
+        tokens = {t.strip().lower() for t in (headers.get("connection") or "").split(",")}
+        keep_alive = "close" not in tokens and (version == b"HTTP/1.1" or "keep-alive" in tokens)
+        return LeanResponse(pool, connection, request, status, headers, keep_alive)
 
     async def _read_head(
         self, reader: asyncio.StreamReader, reused: bool
-    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
+    ) -> tuple[int, _Headers, bytes]:
         try:
-            async with asyncio.timeout(self._read_timeout):
+            async with asyncio.timeout(self._pool.read_timeout):
                 raw = await reader.readuntil(b"\r\n\r\n")
         except TimeoutError as exc:
             raise httpx.ReadTimeout("waiting for the response timed out") from exc
@@ -251,156 +524,26 @@ class PooledTransport(httpx.AsyncBaseTransport):
             if reused:
                 raise _StaleConnection from exc
             raise httpx.ReadError(f"reading the response: {exc}") from exc
-        lines = raw[:-4].split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        lines = raw[:-4].decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
             raise httpx.RemoteProtocolError(f"malformed status line {lines[0][:100]!r}")
-        headers: list[tuple[bytes, bytes]] = []
+        headers = _Headers()
         for line in lines[1:]:
-            name, colon, value = line.partition(b":")
+            name, colon, value = line.partition(":")
             if not colon or not name or name != name.strip():
                 raise httpx.RemoteProtocolError(f"malformed header line {line[:100]!r}")
-            headers.append((name, value.strip()))
-        return int(parts[1]), parts[2] if len(parts) > 2 else b"", headers, parts[0]
+            key = name.lower()
+            value = value.strip()
+            previous = dict.get(headers, key)
+            dict.__setitem__(headers, key, value if previous is None else f"{previous}, {value}")
+        return int(parts[1]), headers, parts[0].encode()
 
 
-def _request_head(request: httpx.Request) -> bytes:
-    target = request.url.raw_path
-    lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), target)]
-    has_host = False
-    for name, value in request.headers.raw:
-        if name.lower() == b"host":
-            has_host = True
-        lines.append(name + b": " + value)
-    if not has_host:
-        lines.insert(1, b"Host: " + request.url.netloc)
-    return b"\r\n".join(lines) + b"\r\n\r\n"
+def _host_ascii(host: str) -> str:
+    return host if host.isascii() else host.encode("idna").decode("ascii")
 
 
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
-    return [value for key, value in headers if key.lower() == name]
-
-
-def _framing(method: str, status: int, headers: list[tuple[bytes, bytes]]) -> tuple[str, int]:
-    if method == "HEAD" or status in _NO_BODY_STATUSES or 100 <= status < 200:
-        return ("none", 0)
-    codings = b",".join(_header(headers, b"transfer-encoding")).lower()
-    if codings:
-        if codings.split(b",")[-1].strip() != b"chunked":
-            return ("close", 0)
-        return ("chunked", 0)
-    lengths = {value.strip() for value in _header(headers, b"content-length")}
-    if lengths:
-        if len(lengths) != 1 or not next(iter(lengths)).isdigit():
-            raise httpx.RemoteProtocolError(f"invalid Content-Length {sorted(lengths)!r}")
-        length = int(next(iter(lengths)))
-        return ("length", length) if length else ("none", 0)
-    return ("close", 0)
-
-
-def _keep_alive(version: bytes, headers: list[tuple[bytes, bytes]]) -> bool:
-    tokens = {t.strip().lower() for v in _header(headers, b"connection") for t in v.split(b",")}
-    if b"close" in tokens:
-        return False
-    return version == b"HTTP/1.1" or b"keep-alive" in tokens
-
-
-class _ResponseStream(httpx.AsyncByteStream):
-    """The body of one response; gives the connection back to the pool when fully read."""
-
-    def __init__(
-        self,
-        transport: PooledTransport,
-        connection: _Connection,
-        reader: asyncio.StreamReader,
-        framing: tuple[str, int],
-        keep_alive: bool,
-        read_timeout: float,
-    ) -> None:
-        self._transport = transport
-        self._connection: _Connection | None = connection
-        self._reader = reader
-        self._mode, self._length = framing
-        self._keep_alive = keep_alive
-        self._timeout = read_timeout
-
-    def finish_empty(self) -> None:
-        self._done(self._keep_alive)
-
-    def _done(self, reusable: bool) -> None:
-        if self._connection is not None:
-            connection, self._connection = self._connection, None
-            self._transport._release(connection, reusable)
-
-    async def _read(self, size: int) -> bytes:
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await self._reader.read(size)
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout("reading the response body timed out") from exc
-        except OSError as exc:
-            raise httpx.ReadError(f"reading the response body: {exc}") from exc
-
-    async def _read_line(self) -> bytes:
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await self._reader.readuntil(b"\r\n")
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout("reading the response body timed out") from exc
-        except asyncio.IncompleteReadError as exc:
-            raise httpx.RemoteProtocolError("incomplete chunked response body") from exc
-        except asyncio.LimitOverrunError as exc:
-            raise httpx.RemoteProtocolError("chunk header exceeds 64 KiB") from exc
-        except OSError as exc:
-            raise httpx.ReadError(f"reading the response body: {exc}") from exc
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        if self._connection is None:
-            return
-        if self._mode == "length":
-            remaining = self._length
-            while remaining:
-                chunk = await self._read(min(remaining, _READ_CHUNK))
-                if not chunk:
-                    raise httpx.RemoteProtocolError(
-                        f"connection closed with {remaining} of {self._length} body bytes "
-                        "outstanding"
-                    )
-                remaining -= len(chunk)
-                yield chunk
-            self._done(self._keep_alive)
-        elif self._mode == "chunked":
-            async for chunk in self._chunks():
-                yield chunk
-            self._done(self._keep_alive)
-        else:  # read until the server closes the connection
-            while chunk := await self._read(_READ_CHUNK):
-                yield chunk
-            self._done(False)
-
-    async def _chunks(self) -> AsyncIterator[bytes]:
-        while True:
-            line = await self._read_line()
-            size_text = line.split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise httpx.RemoteProtocolError(f"bad chunk size {size_text[:20]!r}") from None
-            if size < 0:
-                raise httpx.RemoteProtocolError("negative chunk size")
-            if size == 0:
-                while (await self._read_line()) != b"\r\n":  # trailer fields, ignored
-                    pass
-                return
-            remaining = size
-            while remaining:
-                chunk = await self._read(min(remaining, _READ_CHUNK))
-                if not chunk:
-                    raise httpx.RemoteProtocolError("connection closed inside a chunk")
-                remaining -= len(chunk)
-                yield chunk
-            if await self._read_line() != b"\r\n":
-                raise httpx.RemoteProtocolError("chunk not followed by CRLF")
-
-    async def aclose(self) -> None:
-        self._done(False)  # closed before the end: the connection's state is unknown
+def _idna_netloc(host: str, port: int | None) -> str:
+    ascii_host = _host_ascii(host)
+    return ascii_host if port is None else f"{ascii_host}:{port}"

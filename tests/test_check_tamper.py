@@ -384,17 +384,26 @@ def test_one_failing_endpoint_does_not_stop_the_run(
         {"http_errors": [{"path": "/index/mo/ch/mochi-log", "status": 500, "times": 1000}]}
     )
 
-    run = check_cli(private_project, "--format", "json")
+    output = private_project.directory / "report.json"
+
+    # JSON goes to the file, the human report to the terminal.
+    run = check_cli(private_project, "--format", "json", "--output", str(output))
 
     assert run.exit_code == 3, run.stdout
-    for package in registry_packages(run):
+    document = json.loads(output.read_text())
+    for package in document["packages"]:
         if package["name"] == "mochi-log":
             assert package["status"] == "failed"
             assert package["code"] == "infrastructure-error"
             assert "mochi-log@0.1.0" in package["reason"] and "500" in package["reason"]
-        else:
+        elif package["source"] is not None:
             assert package["status"] == "verified", package
-    assert run.document["summary"]["infrastructure_errors"] == 1
+    assert document["summary"]["infrastructure_errors"] == 1
+    (problem,) = [line for line in run.stdout.splitlines() if "error[" in line]
+    assert problem.lstrip().startswith("error[infrastructure-error]: mochi-log@0.1.0")
+    assert run.stdout.splitlines()[-1] == (
+        "INCOMPLETE: 3 verified, 0 unsigned, 1 skipped, 1 failed (1 without a verdict)"
+    )
 
 
 def test_infrastructure_error_does_not_hide_a_real_failure(

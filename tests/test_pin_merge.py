@@ -5,8 +5,18 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from cargo_verify.mock.world import RunningWorld
 from cargo_verify.pin_record import RECORD_FILE_NAME, parse_record
-from tests.test_pin_world import Project, project  # noqa: F401  (fixture)
+from tests.test_pin_world import Project, make_project
+
+
+@pytest.fixture
+def repo(tmp_path: Path, world: RunningWorld, capsys: pytest.CaptureFixture[str],
+         monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A project (on the shared, read-only test world) that will become a git work tree."""
+    return make_project(tmp_path, world, capsys, monkeypatch)
 
 
 def git(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -50,8 +60,8 @@ def merged_crates(p: Project) -> list[str]:
     return sorted(pin.name for pin in parse_record(text, "merged").crates.values())
 
 
-def test_crates_in_different_places_merge_with_git_defaults(project: Project) -> None:
-    p = project
+def test_crates_in_different_places_merge_with_git_defaults(repo: Project) -> None:
+    p = repo
     # mochi-example sits between the two additions: each branch changes its own region.
     conflicted = merge_branches(p, [("mochi-example", "0.1.1")], ("left-pad-rs", "0.1.0"),
                                 ("mochi-util", "0.1.1"), "--no-gitattributes")
@@ -65,9 +75,9 @@ def test_crates_in_different_places_merge_with_git_defaults(project: Project) ->
 
 
 def test_crates_in_the_same_place_merge_with_the_union_attribute_pin_writes(
-    project: Project,
+    repo: Project,
 ) -> None:
-    p = project
+    p = repo
     # Both additions sort before mochi-util: the same spot of the file. Cargo.lock conflicts
     # there (cargo regenerates it); the record does not, thanks to `merge=union`.
     conflicted = merge_branches(p, [("mochi-util", "0.1.1")], ("left-pad-rs", "0.1.0"),

@@ -291,3 +291,19 @@ def test_tamper_checksum_changes_only_that_package() -> None:
     )
     assert tamper_checksum(text, "b") == text.replace('"0c"', '"1c"')
     assert tamper_checksum(text, "a") == text.replace('"ab"', '"0b"')
+
+
+def test_hook_definition_selects_every_cargo_lock_and_nothing_else() -> None:
+    import yaml  # type: ignore[import-untyped]  # no stubs in the test extras
+
+    (hook,) = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    assert hook["id"] == "cargo-verify"
+    assert hook["language"] == "python"
+    assert hook["entry"].split()[:2] == ["cargo-verify", "check"]
+    assert hook["pass_filenames"] is True
+    files = re.compile(hook["files"])
+    # pre-commit matches `files` with re.search against the repository-relative path.
+    for selected in ("Cargo.lock", "crates/a/Cargo.lock", "a/b/c/Cargo.lock"):
+        assert files.search(selected), selected
+    for ignored in ("Cargo.toml", "Cargo.lock.orig", "MyCargo.lock", "cargo.lock", "x/Cargo.lockx"):
+        assert not files.search(ignored), ignored

@@ -45,8 +45,8 @@ def apply_record(report: Report, plan: CheckPlan, args: argparse.Namespace) -> R
             _note(f"{'created' if created else 'updated'} {path} ({_summary(outcome)})")
         if created and getattr(args, "add_gitattributes", False):
             _mark_union_merge(path)
-    elif outcome.count(PinState.NEW):
-        _note(f"{outcome.count(PinState.NEW)} crate(s) not in {path.name} yet: "
+    elif outcome.learned:
+        _note(f"{len(outcome.learned)} crate(s) not in {path.name} yet: "
               "`cargo-verify pin` records them")
     for name in outcome.unused_accepts:
         _note(f"--accept-identity {name}: nothing to approve (no changed signer for it)")
@@ -57,9 +57,10 @@ def _summary(outcome: PinOutcome) -> str:
     after = outcome.after
     assert after is not None
     parts = [f"{len(after.crates)} crate(s) pinned"]
-    for state, label in ((PinState.NEW, "new"), (PinState.ACCEPTED, "approved change(s)")):
-        if outcome.count(state):
-            parts.append(f"{outcome.count(state)} {label}")
+    if outcome.learned:
+        parts.append(f"{len(outcome.learned)} new")
+    if outcome.count(PinState.ACCEPTED):
+        parts.append(f"{outcome.count(PinState.ACCEPTED)} approved change(s)")
     return ", ".join(parts)
 
 

@@ -18,9 +18,12 @@ Keys an attacker holds are derived from the world's key ring under labels starti
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import io
 import json
 import struct
+import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -574,6 +577,49 @@ def _forged_message_bundle(
         },
     }
     return Forged({"rekor_log_index": log_index}, bundle)
+
+
+# -- extra targets ----------------------------------------------------------------------------
+
+
+def synthetic_crate(name: str, version: str) -> bytes:
+    """A minimal, deterministic `.crate`: a gzip tar with Cargo.toml and src/lib.rs."""
+    files = {
+        "Cargo.toml": f'[package]\nname = "{name}"\nversion = "{version}"\nedition = "2021"\n',
+        "src/lib.rs": f"//! {name} {version}: a target of the attack matrix.\n",
+    }
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{name}-{version}/{path}")
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            archive.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def publish_targets(world: World, count: int, versions: tuple[str, ...] = ("0.1.0", "0.1.1"),
+                    prefix: str = "attack-target") -> list[str]:
+    """Publish `count` signed crates (each in `versions`) by trusted publishers `example/<name>`,
+    so that many attacks can run at once, each on its own crate. Returns the crate names."""
+    from cargo_verify.mock.registry import TrustedPublisher
+
+    names = [f"{prefix}-{number:02d}" for number in range(count)]
+    for name in names:
+        publisher = TrustedPublisher(
+            issuer="https://token.actions.githubusercontent.com",
+            repository=f"example/{name}", workflow="release.yml",
+        )
+        world.registry.publishers[name] = publisher
+        for version in versions:
+            if world.registry.has_version(name, version):
+                continue
+            meta = {"name": name, "vers": version, "deps": [], "features": {}}
+            claims = publisher_claims(world, name, version)
+            world.registry.publish_fixture(
+                name, version, synthetic_crate(name, version), meta, claims
+            )
+    return names
 
 
 # -- the catalogue ----------------------------------------------------------------------------

@@ -13,7 +13,15 @@ import pytest
 from cargo_verify._cli import main
 from cargo_verify.mock.attacks import ATTACKS
 from cargo_verify.model import Code, Status
-from tests.attacks.harness import CASES, EXPECTED, ROUTES, TARGET, AttackBench, judge
+from tests.attacks.harness import (
+    CASES,
+    EXPECTED,
+    ROUTES,
+    TARGET,
+    AttackBench,
+    judge,
+    run_matrix,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -60,14 +68,20 @@ def test_attack_fails_only_its_target(benches: _Benches, attack: str, route: str
     assert report.exit_code == 1
 
 
-def test_whole_matrix_no_false_pass_no_good_package_lost(benches: _Benches) -> None:
-    outcomes = [judge(benches[route], attack, benches[route].run({TARGET: attack}))
-                for attack, route in CASES]
-    false_passes = [o for o in outcomes if o.false_pass is not None]
-    lost = [item for o in outcomes for item in o.lost]
-    print(f"\nattack matrix: {len(outcomes)} runs, {len(false_passes)} packages passed that "
-          f"should have failed, {len(lost)} good packages lost")
-    assert len(outcomes) == len(CASES) >= 50
+@pytest.mark.parametrize("route", sorted(ROUTES))
+def test_whole_matrix_at_once_no_false_pass_no_good_package_lost(
+    tmp_path: Path, route: str
+) -> None:
+    bench = AttackBench(route, tmp_path, extra_targets=len(ATTACKS))
+    try:
+        outcomes = run_matrix(bench)
+    finally:
+        bench.stop()
+    false_passes = [f"{o.attack}: {o.false_pass}" for o in outcomes if o.false_pass]
+    lost = sorted({item for o in outcomes for item in o.lost})
+    print(f"\nattack matrix [{route}]: {len(outcomes)} attacks at once, {len(false_passes)} "
+          f"packages passed that should have failed, {len(lost)} good packages lost")
+    assert len(outcomes) == sum(route in attack.routes for attack in ATTACKS.values())
     assert false_passes == []
     assert lost == []
 

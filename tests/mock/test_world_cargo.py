@@ -53,11 +53,15 @@ def cargo_home(tmp_path: Path, world: RunningWorld, extra: str = "") -> Path:
     return home
 
 
+def cargo_env(home: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CARGO_")}
+    return env | {"CARGO_HOME": str(home), "CARGO_TERM_COLOR": "never", "CARGO_NET_RETRY": "0"}
+
+
 def cargo(
     args: list[str], cwd: Path, home: Path, token: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("CARGO_")}
-    env |= {"CARGO_HOME": str(home), "CARGO_TERM_COLOR": "never", "CARGO_NET_RETRY": "0"}
+    env = cargo_env(home)
     if token is not None:
         env[f"CARGO_REGISTRIES_{REGISTRY.upper()}_TOKEN"] = f"Sigstore {token}"
     return subprocess.run(
@@ -200,7 +204,7 @@ def test_cargo_publish_goes_through_managed_signing_and_the_crate_verifies(
         [str(CARGO_VERIFY), "check", "--trusted-root", str(trusted_root), "--format", "json",
          "--no-cache", "--jobs", "1", "--unsigned", "deny"],
         cwd=consumer, capture_output=True, text=True, timeout=120,
-        env=dict(os.environ, CARGO_HOME=str(home)),
+        env=cargo_env(home),
     )
     assert check.returncode == 0, check.stdout + check.stderr
     report = json.loads(check.stdout)
