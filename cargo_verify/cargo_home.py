@@ -11,6 +11,7 @@ exotic falls back to the glob in `cached_crate_path`.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import os
 import pwd
@@ -257,6 +258,7 @@ def stable_hash(kind: SourceKind, url: str) -> int:
     return (lo * 3 + hi) & _U64
 
 
+@functools.lru_cache(maxsize=256)  # a pure-Python SipHash: once per registry, not per crate
 def registry_cache_dir_name(index_url: str, kind: SourceKind | None = None) -> str:
     """`<host>-<16 hex>`: the directory cargo uses for this registry under registry/{cache,…}.
 

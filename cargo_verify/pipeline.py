@@ -82,6 +82,7 @@ class Policies:
         self.rules = rules or {}
         self.exceptions = exceptions or {}
         self._source_map = source_map
+        self._index_urls: dict[str, str | None] = {}  # source replacement is fixed for a run
         self._rule_lookup = rule_lookup
         self._exception_lookup = exception_lookup
 
@@ -98,7 +99,9 @@ class Policies:
     def index_url(self, source: str) -> str | None:
         """The sparse index to fetch a lockfile source from, after source replacement."""
         if self._source_map is not None:
-            return self._source_map(source)
+            if source not in self._index_urls:
+                self._index_urls[source] = self._source_map(source)
+            return self._index_urls[source]
         if source in (
             "registry+https://github.com/rust-lang/crates.io-index",
             CRATES_IO_SPARSE,
@@ -211,6 +214,7 @@ class Pipeline:
         self.on_download = on_download
         self._registries: dict[str, SparseRegistry] = {}
         self._root_digest: str | None = None
+        self._cargo_cache_exists: bool | None = None
         self._root_rekor_url: str | None = None
 
     # -- public entry -------------------------------------------------------------------
@@ -375,6 +379,10 @@ class Pipeline:
 
     def _cargo_cache_path(self, package: Package) -> Path | None:
         if self.settings.cargo_home is None or package.source is None:
+            return None
+        if self._cargo_cache_exists is None:  # looked up once: most runs have no such cache
+            self._cargo_cache_exists = (self.settings.cargo_home / "registry" / "cache").is_dir()
+        if not self._cargo_cache_exists:
             return None
         from cargo_verify.cargo_home import cached_crate_path
 

@@ -195,6 +195,40 @@ def test_version_from_another_repository_fails_until_accepted(fresh_project: Pro
     assert p.record.read_bytes() == after
 
 
+def test_add_records_the_signer_and_refuses_a_new_one_until_accepted(
+    fresh_project: Project,
+) -> None:
+    from dataclasses import replace
+
+    from cargo_verify.lock_api import add_crate, settings_for
+    from cargo_verify.model import Code
+
+    p = fresh_project
+    manifest = p.root / "mochi.toml"
+    manifest.write_text("[package]\nname = \"demo\"\n")
+    settings = replace(settings_for(p.root, trusted_root=str(p.trusted_root)), jobs=1)
+
+    def add(requirement: str, accept: tuple[str, ...] = ()) -> tuple[bool, Code | None]:
+        result = add_crate("pin-probe", requirement, manifest=manifest, settings=settings,
+                           registry=p.running.world.index_url, accept_identity=accept)
+        return result.written, result.crate.code
+
+    publish_from(p.running, "pin-probe", "0.1.0", "example/pin-probe")
+    assert add("^0.1") == (True, None)
+    first = parse_record(p.record.read_text(), "record").get("pin-probe")
+    assert first is not None and first.current.signer.repository == "example/pin-probe"
+
+    publish_from(p.running, "pin-probe", "0.2.0", "someone-else/pin-probe")
+    lock_before = (p.root / "mochi.lock").read_bytes()
+    assert add("^0.2") == (False, Code.IDENTITY_CHANGED)
+    assert (p.root / "mochi.lock").read_bytes() == lock_before
+
+    assert add("^0.2", accept=("pin-probe",)) == (True, None)
+    moved = parse_record(p.record.read_text(), "record").get("pin-probe")
+    assert moved is not None and moved.current.signer.repository == "someone-else/pin-probe"
+    assert moved.approvals[0].by == APPROVER
+
+
 # -- done when 2: signed, then unsigned --------------------------------------------------------
 
 
