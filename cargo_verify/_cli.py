@@ -37,6 +37,16 @@ def _add_trust_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
 def _add_check_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lockfile", metavar="PATH", help="Cargo.lock to verify (default: ./Cargo.lock)"
@@ -63,6 +73,9 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
                         help="mochi.toml with trust entries (default: next to the lockfile)")
     parser.add_argument("--accept-identity", metavar="NAME", action="append", default=[],
                         help="approve a changed signer identity for crate NAME (repeatable)")
+    parser.add_argument("--timeout", type=_seconds, metavar="SECONDS",
+                        help="overall deadline: packages without a verdict by then fail as "
+                        "infrastructure errors (exit 3); default: none")
     parser.add_argument("-q", "--quiet", action="store_true", help="only problems and the summary")
     _add_trust_options(parser)
 

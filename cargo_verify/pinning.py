@@ -54,8 +54,8 @@ ACCEPT_VIA = "--accept-identity"
 
 
 class PinState:
-    """The JSON `pin` field of a verdict pinning changed; verdicts it merely confirmed or
-    learned are left as they were."""
+    """The JSON `pin` field, set on verdicts that pinning failed or approved (verdicts it
+    merely confirmed or learned from are left as they were)."""
 
     ACCEPTED = "accepted"  # a change approved in this run
     CHANGED = "changed"  # refused: another signer

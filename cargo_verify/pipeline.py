@@ -17,6 +17,7 @@ import json
 import multiprocessing
 import os
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -66,6 +67,7 @@ class Settings:
     cache_dir: Path | None = None
     cargo_home: Path | None = None
     http: HttpSettings = field(default_factory=HttpSettings)
+    timeout: float | None = None  # seconds for the whole run; packages left then get no verdict
 
 
 class Policies:
@@ -84,11 +86,15 @@ class Policies:
         self._source_map = source_map
         self._index_urls: dict[str, str | None] = {}  # source replacement is fixed for a run
         self._rule_lookup = rule_lookup
+        self._rules_seen: dict[str, TrustRule] = {}
         self._exception_lookup = exception_lookup
 
     def rule_for(self, name: str) -> TrustRule:
         if self._rule_lookup is not None:
-            return self._rule_lookup(name)
+            rule = self._rules_seen.get(name)  # asked several times per crate in a run
+            if rule is None:
+                rule = self._rules_seen[name] = self._rule_lookup(name)
+            return rule
         return self.rules.get(name, TrustRule())
 
     def exception_for(self, package: Package) -> UnsignedException | None:
@@ -219,6 +225,11 @@ class Pipeline:
 
     # -- public entry -------------------------------------------------------------------
     async def run(self, packages: Sequence[Package], lockfile: str | None = None) -> Report:
+        if self.settings.timeout is not None:
+            deadline = time.monotonic() + self.settings.timeout
+            self.settings = replace(
+                self.settings, http=replace(self.settings.http, deadline=deadline)
+            )
         cache = None
         if self.settings.cache_dir:
             scope = os.path.abspath(lockfile) if lockfile else None
@@ -287,11 +298,15 @@ class Pipeline:
             return Verdict(package, Status.FAILED, Code.CHECKSUM_MISSING,
                            f"{package.key} from {package.source} has no checksum in the lockfile; "
                            "regenerate it with cargo (expected a sha256 checksum, found none)")
-        if self.policies.index_url(package.source) is None:
+        index = self.policies.index_url(package.source)
+        if index is None:
             return Verdict(package, Status.FAILED, Code.UNSUPPORTED_SOURCE,
                            f"{package.key}: {package.source} is a git-protocol registry index; "
                            "only sparse registries can be verified (configure a sparse mirror "
                            "with [source] replacement)")
+        if not index.removeprefix("sparse+").startswith(("http://", "https://")):
+            return Verdict(package, Status.FAILED, Code.UNSUPPORTED_SOURCE,
+                           f"{package.key}: sparse index {index} is not an http(s) URL")
         return None
 
     def _root(self) -> str:
@@ -339,11 +354,18 @@ class Pipeline:
 
     # -- the network + verify path ------------------------------------------------------
     async def _check_guarded(self, package: Package, verifiers: _Verifiers) -> Verdict:
+        deadline = self.settings.http.deadline
         try:
-            verdict = await self._check(package, verifiers)
-            if verdict.code is Code.EVIDENCE_MISMATCH:
-                verdict = await self._name_replay(package, verdict)
+            async with asyncio.timeout(None if deadline is None else deadline - time.monotonic()):
+                verdict = await self._check(package, verifiers)
+                if verdict.code is Code.EVIDENCE_MISMATCH:
+                    verdict = await self._name_replay(package, verdict)
             return verdict
+        except TimeoutError:
+            limit = f"the {self.settings.timeout:g} s deadline (--timeout)" if (
+                self.settings.timeout is not None) else "the time allowed"
+            return Verdict(package, Status.FAILED, Code.INFRA,
+                           f"{package.key}: no verdict within {limit}")
         except InfraError as exc:
             return Verdict(package, Status.FAILED, Code.INFRA,
                            f"{package.key}: no verdict, {exc.diagnostics()}")
@@ -478,7 +500,10 @@ class Pipeline:
     async def _rekor_evidence(
         self, registry: SparseRegistry, rekor_url: str | None, log_index: int
     ) -> tuple[str, str | None]:
-        rekor = rekor_url or await self._rekor_url(registry)
+        # A configured Rekor (flag or [sigstore] rekor-url, e.g. a mirror) wins; then the
+        # index line's, the registry's config.json, the trusted root. All answers are
+        # verified against the trusted root's log key, so the choice is about reachability.
+        rekor = self.settings.rekor_url or rekor_url or await self._rekor_url(registry)
         return await self._rekor_bundle(rekor, log_index)
 
     async def _download(
@@ -500,18 +525,19 @@ class Pipeline:
         try:
             raw = await fetch(self._client, url, self.settings.http, max_bytes=MAX_JSON_BYTES)
         except NotFound as exc:
-            raise InfraError(f"bundle {url} not found") from exc
+            # The registry names evidence it cannot produce: a refusal, not an outage.
+            raise EvidenceError(f"the index names bundle {url}, which is not found") from exc
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise EvidenceError(f"bundle {url} is not UTF-8") from exc
 
     async def _rekor_url(self, registry: SparseRegistry) -> str:
+        if self.settings.rekor_url:
+            return self.settings.rekor_url
         configured = await registry.rekor_url_default()
         if configured:
             return configured
-        if self.settings.rekor_url:
-            return self.settings.rekor_url
         return self._trusted_root_rekor()
 
     def _trusted_root_rekor(self) -> str:
@@ -557,8 +583,7 @@ class Pipeline:
         rule: TrustRule,
         verifiers: _Verifiers,
     ) -> Verdict | None:
-        rekor = (self.settings.rekor_url or await registry.rekor_url_default()
-                 or self._trusted_root_rekor()).rstrip("/")
+        rekor = (await self._rekor_url(registry)).rstrip("/")
         uuids = await self._rekor_json(
             f"{rekor}/api/v1/index/retrieve", post={"hash": f"sha256:{digest}"}
         )

@@ -4,6 +4,7 @@ search by the .crate's SHA-256 when the index carries no evidence at all."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,10 +19,21 @@ DEPENDENCIES = """\
 mochi-example = { version = "0.1", registry = "mochi" }
 mochi-log = { version = "0.1", registry = "mochi" }
 """
-# Fixture publish order (fixtures/crates/publishers.toml) gives these Rekor log indexes in
-# every world with the default seed, whatever evidence its index lines carry.
-LOG_INDEXES = {"mochi-util@0.1.1": 1, "mochi-util@0.2.0": 2, "mochi-log@0.1.0": 3,
-               "mochi-example@0.1.1": 5}
+PACKAGES = ("mochi-example@0.1.1", "mochi-log@0.1.0", "mochi-util@0.1.1", "mochi-util@0.2.0")
+
+
+@pytest.fixture(scope="module")
+def log_indexes(world: RunningWorld) -> dict[str, int]:
+    """Rekor log indexes of PACKAGES as the shared world's index lines name them. Worlds with
+    the same seed and clock log the same entries, whatever evidence their lines carry."""
+    out: dict[str, int] = {}
+    for key in PACKAGES:
+        name, version = key.split("@")
+        body = world.world.registry.index_file(name)
+        assert body is not None
+        (line,) = [x for x in map(json.loads, body.splitlines()) if x["vers"] == version]
+        out[key] = int(line["sigstore"]["rekor_log_index"])
+    return out
 
 
 def _project(tmp_path: Path, options: WorldOptions) -> Iterator[tuple[RunningWorld, LockedProject]]:
@@ -33,31 +45,19 @@ def _project(tmp_path: Path, options: WorldOptions) -> Iterator[tuple[RunningWor
         running.stop()
 
 
-def assert_all_verified(run: CheckRun, evidence: str) -> None:
+def assert_all_verified(run: CheckRun, evidence: str, log_indexes: dict[str, int]) -> None:
     assert run.exit_code == 0, run.stdout
     registry = {k: p for k, p in run.packages.items() if p["source"] is not None}
-    assert set(registry) == set(LOG_INDEXES)
+    assert set(registry) == set(PACKAGES)
     for key, package in registry.items():
         name, version = key.split("@")
         assert package["status"] == "verified", package
         assert package["evidence"] == evidence, package
-        assert package["rekor_log_index"] == LOG_INDEXES[key], package
+        assert package["rekor_log_index"] == log_indexes[key], package
         assert package["issuer"] == GITHUB_ISSUER
         assert package["identity"] == (
             f"https://github.com/example/{name}/.github/workflows/release.yml@refs/tags/v{version}"
         )
-
-
-def test_log_indexes_match_the_shared_world(world: RunningWorld) -> None:
-    import json
-
-    for key, expected in LOG_INDEXES.items():
-        name, version = key.split("@")
-        body = world.world.registry.index_file(name)
-        assert body is not None
-        lines = [json.loads(line) for line in body.splitlines()]
-        (line,) = [line for line in lines if line["vers"] == version]
-        assert line["sigstore"]["rekor_log_index"] == expected
 
 
 @pytest.mark.parametrize(
@@ -70,7 +70,8 @@ def test_log_indexes_match_the_shared_world(world: RunningWorld) -> None:
     ],
 )
 def test_route_from_the_index_line(
-    tmp_path: Path, check_cli: CheckRunner, evidence: str, bundle_kind: str, route: str
+    tmp_path: Path, check_cli: CheckRunner, log_indexes: dict[str, int],
+    evidence: str, bundle_kind: str, route: str,
 ) -> None:
     for running, project in _project(
         tmp_path, WorldOptions(evidence=evidence, bundle_kind=bundle_kind)
@@ -82,7 +83,7 @@ def test_route_from_the_index_line(
 
         run = check_cli(project, "--format", "json")
 
-        assert_all_verified(run, route)
+        assert_all_verified(run, route, log_indexes)
 
 
 @pytest.fixture
@@ -91,7 +92,8 @@ def no_evidence(tmp_path: Path) -> Iterator[tuple[RunningWorld, LockedProject]]:
 
 
 def test_rekor_search_finds_the_evidence(
-    no_evidence: tuple[RunningWorld, LockedProject], check_cli: CheckRunner
+    no_evidence: tuple[RunningWorld, LockedProject], check_cli: CheckRunner,
+    log_indexes: dict[str, int],
 ) -> None:
     running, project = no_evidence
     assert b"sigstore" not in (running.world.registry.index_file("mochi-log") or b"")
@@ -100,24 +102,28 @@ def test_rekor_search_finds_the_evidence(
     searched = check_cli(project, "--format", "json", "--rekor-search")
 
     assert without.exit_code == 0
-    for key in LOG_INDEXES:
+    for key in PACKAGES:
         assert without.packages[key]["status"] == "unsigned", without.packages[key]
         assert without.packages[key]["code"] == "unsigned"
-    assert_all_verified(searched, "rekor-search")
+    assert_all_verified(searched, "rekor-search", log_indexes)
 
 
 def test_rekor_search_from_cargo_config(
-    no_evidence: tuple[RunningWorld, LockedProject], check_cli: CheckRunner
+    no_evidence: tuple[RunningWorld, LockedProject], check_cli: CheckRunner,
+    log_indexes: dict[str, int],
 ) -> None:
     _, project = no_evidence
     config = project.cargo_home / "config.toml"
-    config.write_text(config.read_text() + "rekor-search = true\n")
+    config.write_text(config.read_text() + "rekor-search = true\n")  # into [sigstore]
 
-    assert_all_verified(check_cli(project, "--format", "json"), "rekor-search")
+    run = check_cli(project, "--format", "json")
+
+    assert_all_verified(run, "rekor-search", log_indexes)
 
 
 def test_rekor_search_only_counts_trusted_signers(
-    no_evidence: tuple[RunningWorld, LockedProject], check_cli: CheckRunner
+    no_evidence: tuple[RunningWorld, LockedProject], check_cli: CheckRunner,
+    log_indexes: dict[str, int],
 ) -> None:
     _, project = no_evidence
     (project.directory / "mochi.toml").write_text(
@@ -131,6 +137,7 @@ def test_rekor_search_only_counts_trusted_signers(
     log = run.packages["mochi-log@0.1.0"]
     assert log["status"] == "failed"
     assert log["code"] == "unsigned-with-trust-entry"
-    assert "entry 3" in log["reason"] and "example/somebody-else" in log["reason"]
-    for key in LOG_INDEXES.keys() - {"mochi-log@0.1.0"}:
+    assert f"entry {log_indexes['mochi-log@0.1.0']}" in log["reason"]
+    assert "example/somebody-else" in log["reason"]
+    for key in set(PACKAGES) - {"mochi-log@0.1.0"}:
         assert run.packages[key]["status"] == "verified"

@@ -10,16 +10,18 @@ import os
 import tarfile
 import tomllib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
 import pytest
 
 from cargo_verify._cli import main
+from cargo_verify.lock_api import add_crate, settings_for
 from cargo_verify.mock.cargo_wire import build_publish_body
 from cargo_verify.mock.registry import GITHUB_ISSUER, TrustedPublisher, UnsignedPublisher
 from cargo_verify.mock.world import RunningWorld
+from cargo_verify.model import Code
 from cargo_verify.pin_record import RECORD_FILE_NAME, parse_record
 
 APPROVER = "Test Approver <approver@example.com>"
@@ -198,11 +200,6 @@ def test_version_from_another_repository_fails_until_accepted(fresh_project: Pro
 def test_add_records_the_signer_and_refuses_a_new_one_until_accepted(
     fresh_project: Project,
 ) -> None:
-    from dataclasses import replace
-
-    from cargo_verify.lock_api import add_crate, settings_for
-    from cargo_verify.model import Code
-
     p = fresh_project
     manifest = p.root / "mochi.toml"
     manifest.write_text("[package]\nname = \"demo\"\n")

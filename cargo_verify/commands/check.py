@@ -53,9 +53,10 @@ def plan_check(
     mochi_toml: Path | None = None,
     cli_rules: dict[str, TrustRule] | None = None,
     today: date | None = None,
+    timeout: float | None = None,
 ) -> CheckPlan:
     """Resolve settings with design §3.2 precedence: flag > mochi.toml > cargo config > default."""
-    from cargo_verify.config import load_cargo_config
+    from cargo_verify.config import crate_key, load_cargo_config
     from cargo_verify.lockfile import read_lockfile
     from cargo_verify.manifest import read_trust_rules
     from cargo_verify.trust_config import resolve_exception, resolve_trust
@@ -93,12 +94,21 @@ def plan_check(
         rekor_url=rekor_url or sig.rekor_url,
         cache_dir=(cache_dir or sig.cache_dir or default_cache_dir()) if use_cache else None,
         cargo_home=config.cargo_home,
+        timeout=timeout,
     )
     day = today or date.today()
     rules = cli_rules or {}
 
+    # Each crate's manifest entry looked up by normalized name (first wins, as resolve_trust
+    # scans), so a mochi.toml of 1,000 entries costs O(1) per crate instead of O(entries).
+    by_key: dict[str, tuple[str, TrustRule]] = {}
+    for entry_name, entry_rule in manifest_rules.items():
+        by_key.setdefault(crate_key(entry_name), (entry_name, entry_rule))
+
     def rule_for(name: str) -> TrustRule:
-        return resolve_trust(name, rules.get(name), manifest_rules, config)
+        found = by_key.get(crate_key(name))
+        manifest = dict([found]) if found is not None else None
+        return resolve_trust(name, rules.get(name), manifest, config)
 
     def exception_for(package: Package) -> UnsignedException | None:
         match = resolve_exception(package.name, package.version, config, day)
@@ -212,6 +222,7 @@ def _check_one(lockfile: Path | None, args: argparse.Namespace) -> Report:
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         use_cache=not args.no_cache,
         mochi_toml=Path(args.mochi_toml) if args.mochi_toml else None,
+        timeout=getattr(args, "timeout", None),
     )
     from cargo_verify.commands.pin import apply_record  # docs/identity-pinning.md
 

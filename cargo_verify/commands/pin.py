@@ -33,10 +33,13 @@ def run(args: argparse.Namespace) -> int:
 def apply_record(report: Report, plan: CheckPlan, args: argparse.Namespace) -> Report:
     """Identity pinning over a finished report (see `pinning.py`); may write the record."""
     accepted: list[str] = list(getattr(args, "accept_identity", None) or [])
-    update = bool(getattr(args, "update_pins", False)) or bool(accepted)
+    asked = bool(getattr(args, "update_pins", False))
+    update = asked or bool(accepted)
     path = record_path_for(plan.lockfile)
     outcome = check_pins(report, path, accepted, rule_for=plan.policies.rule_for,
-                         create=update)
+                         create=asked)
+    for name in outcome.unused_accepts:
+        _note(f"--accept-identity {name}: nothing to approve (no changed signer for it)")
     if outcome.after is None:
         return report
     if update:
@@ -48,8 +51,6 @@ def apply_record(report: Report, plan: CheckPlan, args: argparse.Namespace) -> R
     elif outcome.learned:
         _note(f"{len(outcome.learned)} crate(s) not in {path.name} yet: "
               "`cargo-verify pin` records them")
-    for name in outcome.unused_accepts:
-        _note(f"--accept-identity {name}: nothing to approve (no changed signer for it)")
     return outcome.report
 
 
