@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--registry", metavar="INDEX_URL", help="sparse index URL (default: crates.io "
                      "or the registry configured in cargo config)")
     add.add_argument("--unsigned", choices=("deny", "warn", "allow"))
+    add.add_argument("--accept-identity", action="store_true",
+                     help="approve a signer identity that differs from the pinned one")
     add.add_argument("--lock", metavar="PATH",
                      help="the lock to update (default: mochi.lock next to mochi.toml)")
     add.add_argument("--format", choices=("human", "json"), default="human",

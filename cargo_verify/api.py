@@ -24,9 +24,13 @@ def verify_lockfile(
     trust: dict[str, TrustRule] | None = None,
 ) -> Report:
     """Verify every registry package of a Cargo.lock; settings not given come from cargo
-    config and mochi.toml exactly as for `cargo-verify check`. Raises CargoVerifyError
-    subclasses for usage and configuration problems (exit code 2 on the command line)."""
+    config and mochi.toml exactly as for `cargo-verify check`, and the identity-pinning
+    record next to the lockfile (cargo-verify-pins.toml) is applied read-only, as `check`
+    does. Raises CargoVerifyError subclasses for usage and configuration problems (exit code
+    2 on the command line)."""
     from cargo_verify.commands.check import plan_check, run_plan
+    from cargo_verify.pin_record import record_path_for
+    from cargo_verify.pinning import check_pins
 
     plan = plan_check(
         Path(lockfile) if lockfile is not None else None,
@@ -43,4 +47,7 @@ def verify_lockfile(
         mochi_toml=Path(mochi_toml) if mochi_toml is not None else None,
         cli_rules=trust,
     )
-    return run_plan(plan, show_progress=False)
+    report = run_plan(plan, show_progress=False)
+    return check_pins(
+        report, record_path_for(plan.lockfile), rule_for=plan.policies.rule_for
+    ).report

@@ -176,6 +176,7 @@ def run(args: argparse.Namespace) -> int:
         trust=_trust(args),
         settings=settings,
         progress=progress,
+        accept_identity=(name,) if args.accept_identity else (),
     )
     if not human:
         sys.stdout.write(json.dumps(result.to_json(), indent=2) + "\n")
