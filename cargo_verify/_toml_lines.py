@@ -275,3 +275,34 @@ def line_of(lines: dict[KeyPath, int], path: KeyPath) -> int | None:
             return lines[path]
         path = path[:-1]
     return None
+
+
+def type_name(value: object) -> str:
+    """A TOML value's type in words, for "expected X, found Y" messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a float"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date/time"
+
+
+def basic_string(value: str) -> str:
+    """`value` as a TOML basic string (quotes, backslashes and control characters escaped)."""
+    out = ['"']
+    for char in value:
+        if char in ('"', "\\"):
+            out.append("\\" + char)
+        elif char < " " or char == "\x7f":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)

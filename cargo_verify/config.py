@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from cargo_verify._toml_lines import KeyPath, line_of, parse_toml, read_toml_text
+from cargo_verify._toml_lines import KeyPath, line_of, parse_toml, read_toml_text, type_name
 from cargo_verify.cargo_home import (
     CRATES_IO_GIT_INDEX,
     CRATES_IO_SPARSE_INDEX,
@@ -106,22 +106,6 @@ def registry_source(index_url: str) -> str:
 
 def _env_part(key: str) -> str:
     return key.replace("-", "_").upper()
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return "a date/time"
 
 
 def _did_you_mean(key: str, allowed: tuple[str, ...]) -> str:
@@ -418,8 +402,8 @@ def _merge(high: _Node, low: _Node, path: tuple[str, ...] = ()) -> None:
     if isinstance(high.value, containers) or isinstance(low.value, containers):
         raise ConfigError(
             f"failed to merge config value `{'.'.join(path)}` from `{low.origin}` into "
-            f"`{high.origin}`: expected {_describe(high.value)}, but found "
-            f"{_describe(low.value)}",
+            f"`{high.origin}`: expected {type_name(high.value)}, but found "
+            f"{type_name(low.value)}",
             low.file,
             low.line,
         )
@@ -491,7 +475,7 @@ class _Loader:
         value = data.pop("include")
         if not isinstance(value, list):
             raise ConfigError(
-                f"expected a list of strings or a list of tables, but found {_describe(value)} "
+                f"expected a list of strings or a list of tables, but found {type_name(value)} "
                 "at `include`",
                 path,
                 line_of(lines, ("include",)),
@@ -516,7 +500,7 @@ class _Loader:
                 target = item
             else:
                 raise ConfigError(
-                    f"expected a string or table, but found {_describe(item)} at "
+                    f"expected a string or table, but found {type_name(item)} at "
                     f"`include[{index}]`",
                     path,
                     line,
@@ -585,7 +569,7 @@ def _table(node: _Node | None, dotted: str) -> dict[str, _Node]:
         return {}
     if not isinstance(node.value, dict):
         raise ConfigError(
-            f"`{dotted}` must be a table, found {_describe(node.value)}", node.file, node.line
+            f"`{dotted}` must be a table, found {type_name(node.value)}", node.file, node.line
         )
     return node.value
 
@@ -593,7 +577,7 @@ def _table(node: _Node | None, dotted: str) -> dict[str, _Node]:
 def _string(node: _Node, dotted: str) -> str:
     if not isinstance(node.value, str):
         raise ConfigError(
-            f"`{dotted}` must be a string, found {_describe(node.value)}", node.file, node.line
+            f"`{dotted}` must be a string, found {type_name(node.value)}", node.file, node.line
         )
     return node.value
 
@@ -677,7 +661,7 @@ class _Extractor:
         value, origin, file, line = found
         if not isinstance(value, str):
             raise ConfigError(
-                f"`{'.'.join(key)}` must be a string, found {_describe(value)}",
+                f"`{'.'.join(key)}` must be a string, found {type_name(value)}",
                 file or origin,
                 line,
             )
@@ -695,7 +679,7 @@ class _Extractor:
             value = value == "true"
         if not isinstance(value, bool):
             raise ConfigError(
-                f"`{'.'.join(key)}` must be a boolean, found {_describe(value)}", file, line
+                f"`{'.'.join(key)}` must be a boolean, found {type_name(value)}", file, line
             )
         self.origins[".".join(key)] = origin
         return value
@@ -852,7 +836,7 @@ class _SigstoreLayer:
         if table is None:
             return
         if not isinstance(table, dict):
-            raise self.error(f"`sigstore` must be a table, found {_describe(table)}", ())
+            raise self.error(f"`sigstore` must be a table, found {type_name(table)}", ())
         for key, value in table.items():
             if key in _SIGSTORE_SCALARS:
                 self.scalars[key] = (
@@ -884,7 +868,7 @@ class _SigstoreLayer:
     ) -> None:
         if not isinstance(value, dict):
             raise self.error(
-                f"`sigstore.{table}` must be a table of crate names, found {_describe(value)}",
+                f"`sigstore.{table}` must be a table of crate names, found {type_name(value)}",
                 (table,),
             )
         seen: dict[str, str] = {}
@@ -899,7 +883,7 @@ class _SigstoreLayer:
             seen[key] = crate
             if not isinstance(entry, dict):
                 raise self.error(
-                    f"`sigstore.{table}.{crate}` must be a table, found {_describe(entry)}",
+                    f"`sigstore.{table}.{crate}` must be a table, found {type_name(entry)}",
                     (table, crate),
                 )
             read(crate, key, entry)
@@ -927,7 +911,7 @@ class _SigstoreLayer:
                 )
             if not isinstance(value, str):
                 raise self.error(
-                    f"`{dotted}.{name}` must be a string, found {_describe(value)}",
+                    f"`{dotted}.{name}` must be a string, found {type_name(value)}",
                     (*where, name),
                 )
         reason = entry.get("reason", "")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cargo_verify._toml_lines import KeyPath, line_of, parse_toml, read_toml_text
+from cargo_verify._toml_lines import KeyPath, line_of, parse_toml, read_toml_text, type_name
 from cargo_verify.cargo_home import SourceIdentity, source_identity
 from cargo_verify.errors import CargoVerifyError, ConfigError
 from cargo_verify.model import CRATES_IO_SOURCES, Package
@@ -140,22 +140,6 @@ class _Entry:
     line: int | None
 
 
-def _type_name(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a float"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, dict):
-        return "a table"
-    return "a date/time"
-
-
 class _Reader:
     def __init__(self, path: str, lines: dict[KeyPath, int]) -> None:
         self.path = path
@@ -193,7 +177,7 @@ class _Reader:
         value = data["version"]
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**32:
             raise self.error(
-                f"invalid `version`: expected an unsigned integer, found {_type_name(value)}",
+                f"invalid `version`: expected an unsigned integer, found {type_name(value)}",
                 ("version",),
             )
         if value not in SUPPORTED_VERSIONS:
@@ -216,7 +200,7 @@ class _Reader:
         packages = data.get("package", [])
         if not isinstance(packages, list):
             raise self.error(
-                f"invalid `package`: expected an array of tables, found {_type_name(packages)}",
+                f"invalid `package`: expected an array of tables, found {type_name(packages)}",
                 ("package",),
             )
         tables.extend((table, ("package", i)) for i, table in enumerate(packages))
@@ -234,13 +218,13 @@ class _Reader:
         value = table[key]
         if not isinstance(value, str):
             raise self.error(
-                f"invalid `{key}`: expected a string, found {_type_name(value)}", (*where, key)
+                f"invalid `{key}`: expected a string, found {type_name(value)}", (*where, key)
             )
         return value
 
     def read_package(self, table: object, where: KeyPath) -> _Entry:
         if not isinstance(table, dict):
-            raise self.error(f"invalid package: expected a table, found {_type_name(table)}", where)
+            raise self.error(f"invalid package: expected a table, found {type_name(table)}", where)
         name = self.string_field(table, "name", where, required=True)
         version = self.string_field(table, "version", where, required=True)
         assert name is not None and version is not None
@@ -256,7 +240,7 @@ class _Reader:
         if raw_deps is not None:
             if not isinstance(raw_deps, list):
                 raise self.error(
-                    f"invalid `dependencies`: expected an array, found {_type_name(raw_deps)}",
+                    f"invalid `dependencies`: expected an array, found {type_name(raw_deps)}",
                     (*where, "dependencies"),
                 )
             for i, dep in enumerate(raw_deps):
@@ -330,7 +314,7 @@ class _Reader:
     def package_id(self, value: object, where: KeyPath) -> _PackageId:
         if not isinstance(value, str):
             raise self.error(
-                f"invalid package id: expected a string, found {_type_name(value)}", where
+                f"invalid package id: expected a string, found {type_name(value)}", where
             )
         return self.parse_package_id(value, where)
 
@@ -421,7 +405,7 @@ class _Reader:
             return False
         if not isinstance(metadata, dict):
             raise self.error(
-                f"invalid `metadata`: expected a table, found {_type_name(metadata)}",
+                f"invalid `metadata`: expected a table, found {type_name(metadata)}",
                 ("metadata",),
             )
         found = False
@@ -429,7 +413,7 @@ class _Reader:
             where: KeyPath = ("metadata", key)
             if not isinstance(value, str):
                 raise self.error(
-                    f"invalid [metadata] value: expected a string, found {_type_name(value)}",
+                    f"invalid [metadata] value: expected a string, found {type_name(value)}",
                     where,
                 )
             if not key.startswith(_METADATA_CHECKSUM):
@@ -449,12 +433,12 @@ class _Reader:
             return
         if not isinstance(patch, dict):
             raise self.error(
-                f"invalid `patch`: expected a table, found {_type_name(patch)}", ("patch",)
+                f"invalid `patch`: expected a table, found {type_name(patch)}", ("patch",)
             )
         unused = patch.get("unused", [])
         if not isinstance(unused, list):
             raise self.error(
-                f"invalid `patch.unused`: expected an array of tables, found {_type_name(unused)}",
+                f"invalid `patch.unused`: expected an array of tables, found {type_name(unused)}",
                 ("patch", "unused"),
             )
         for i, table in enumerate(unused):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cargo_verify._toml_lines import KeyPath, line_of, parse_toml, read_toml_text
+from cargo_verify._toml_lines import KeyPath, basic_string, line_of, parse_toml, read_toml_text
 from cargo_verify.atomic import atomic_write
 from cargo_verify.errors import ConfigError, UsageError
 from cargo_verify.model import Package, Status, Verdict
@@ -99,33 +99,20 @@ class MochiLock:
         return render_lock(self.entries)
 
 
-def _toml_string(value: str) -> str:
-    out = ['"']
-    for char in value:
-        if char in ('"', "\\"):
-            out.append("\\" + char)
-        elif char < " " or char == "\x7f":
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
-
-
 def render_lock(entries: Iterable[LockEntry]) -> str:
     ordered = sorted(entries, key=lambda e: (e.name, _version_order(e.version), e.source))
     parts = [HEADER, f"version = {LOCK_VERSION}\n"]
     for entry in ordered:
         parts.append("\n[[package]]\n")
-        parts.append(f"name = {_toml_string(entry.name)}\n")
-        parts.append(f"version = {_toml_string(entry.version)}\n")
-        parts.append(f"source = {_toml_string(entry.source)}\n")
-        parts.append(f"checksum = {_toml_string(entry.checksum)}\n")
+        parts.append(f"name = {basic_string(entry.name)}\n")
+        parts.append(f"version = {basic_string(entry.version)}\n")
+        parts.append(f"source = {basic_string(entry.source)}\n")
+        parts.append(f"checksum = {basic_string(entry.checksum)}\n")
         if entry.signed:
             assert entry.issuer is not None and entry.identity is not None
             parts.append(f"rekor-log-index = {entry.rekor_log_index}\n")
-            parts.append(f"issuer = {_toml_string(entry.issuer)}\n")
-            parts.append(f"identity = {_toml_string(entry.identity)}\n")
+            parts.append(f"issuer = {basic_string(entry.issuer)}\n")
+            parts.append(f"identity = {basic_string(entry.identity)}\n")
         else:
             parts.append("unsigned = true\n")
     return "".join(parts)
@@ -169,24 +156,28 @@ class _Reader:
         try:
             Version.parse(version)
         except UsageError as exc:
-            raise self.error(f"`version` {version!r} is not a SemVer version: {exc.diagnostics()}",
-                             (*path, "version")) from None
+            raise self.error(
+                f"`version` {version!r} is not a SemVer version: {exc.diagnostics()}",
+                (*path, "version"),
+            ) from None
         if not source.startswith(("sparse+", "registry+")):
             raise self.error(
                 f"`source` must be a registry source (sparse+… or registry+…), found {source!r}",
                 (*path, "source"),
             )
         if not _CHECKSUM_RE.fullmatch(checksum):
-            raise self.error("`checksum` must be 64 lowercase hex digits (sha256)",
-                             (*path, "checksum"))
+            raise self.error(
+                "`checksum` must be 64 lowercase hex digits (sha256)", (*path, "checksum")
+            )
         present = [k for k in _EVIDENCE if k in table]
         unsigned = table.get("unsigned", False)
         if not isinstance(unsigned, bool):
             raise self.error("`unsigned` must be true or false", (*path, "unsigned"))
         if unsigned:
             if present:
-                raise self.error(f"an `unsigned = true` entry cannot carry `{present[0]}`",
-                                 (*path, present[0]))
+                raise self.error(
+                    f"an `unsigned = true` entry cannot carry `{present[0]}`", (*path, present[0])
+                )
             return LockEntry(name, version, source, checksum, line=line_of(self.lines, path))
         if len(present) != len(_EVIDENCE):
             missing = [k for k in _EVIDENCE if k not in table]
@@ -198,11 +189,17 @@ class _Reader:
             )
         log_index = table["rekor-log-index"]
         if not isinstance(log_index, int) or isinstance(log_index, bool) or log_index < 0:
-            raise self.error("`rekor-log-index` must be a non-negative integer",
-                             (*path, "rekor-log-index"))
+            raise self.error(
+                "`rekor-log-index` must be a non-negative integer", (*path, "rekor-log-index")
+            )
         return LockEntry(
-            name, version, source, checksum, log_index,
-            self.string(table, "issuer", path), self.string(table, "identity", path),
+            name,
+            version,
+            source,
+            checksum,
+            log_index,
+            self.string(table, "issuer", path),
+            self.string(table, "identity", path),
             line=line_of(self.lines, path),
         )
 
@@ -212,13 +209,16 @@ def parse_lock(text: str, file: str) -> MochiLock:
     reader = _Reader(file, lines)
     for key in data:
         if key not in ("version", "package"):
-            raise reader.error(f"unknown top-level key `{key}` (expected `version` and "
-                               "[[package]] tables)", (key,))
+            raise reader.error(
+                f"unknown top-level key `{key}` (expected `version` and [[package]] tables)", (key,)
+            )
     version = data.get("version")
     if version != LOCK_VERSION:
         if isinstance(version, int) and not isinstance(version, bool) and version > LOCK_VERSION:
-            message = (f"lock format version {version} is newer than this cargo-verify "
-                       f"understands ({LOCK_VERSION}); upgrade cargo-verify")
+            message = (
+                f"lock format version {version} is newer than this cargo-verify "
+                f"understands ({LOCK_VERSION}); upgrade cargo-verify"
+            )
         else:
             message = f"expected `version = {LOCK_VERSION}`, found {version!r}"
         raise reader.error(message, ("version",))
@@ -233,7 +233,8 @@ def parse_lock(text: str, file: str) -> MochiLock:
             raise ConfigError(
                 f"{entry.key} from {entry.source} is listed twice "
                 f"(first at line {seen[identity].line})",
-                file, entry.line,
+                file,
+                entry.line,
             )
         seen[identity] = entry
     return MochiLock(entries)

@@ -29,7 +29,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from cargo_verify._toml_lines import KeyPath, line_of, parse_toml, read_toml_text
+from cargo_verify._toml_lines import KeyPath, basic_string, line_of, parse_toml, read_toml_text
 from cargo_verify.atomic import atomic_write
 from cargo_verify.config import crate_key
 from cargo_verify.errors import ConfigError, UsageError
@@ -201,29 +201,16 @@ def sort_versions(versions: Iterable[str]) -> tuple[str, ...]:
 # -- rendering -----------------------------------------------------------------------------
 
 
-def _string(value: str) -> str:
-    out = ['"']
-    for char in value:
-        if char in ('"', "\\"):
-            out.append("\\" + char)
-        elif char < " " or char == "\x7f":
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
-
-
 def _key(name: str) -> str:
-    return name if _BARE_KEY.fullmatch(name) else _string(name)
+    return name if _BARE_KEY.fullmatch(name) else basic_string(name)
 
 
 def _array(values: Iterable[str]) -> str:
-    return "[" + ", ".join(_string(v) for v in values) + "]"
+    return "[" + ", ".join(basic_string(v) for v in values) + "]"
 
 
 def _era_lines(prefix: str, era: Era) -> list[str]:
-    lines = [f"{prefix}{key} = {_string(value)}" for key, value in _signer_items(era.signer)]
+    lines = [f"{prefix}{key} = {basic_string(value)}" for key, value in _signer_items(era.signer)]
     lines.append(f"{prefix}first-seen = {era.first_seen.isoformat()}")
     lines.append(f"{prefix}versions = {_array(era.versions)}")
     return lines
@@ -244,10 +231,14 @@ def _render_crate(pin: CratePin) -> str:
     for number, approval in enumerate(pin.approvals, start=1):
         prefix = f"{name}.approvals.{number}."
         lines.append(f"{prefix}date = {approval.date.isoformat()}")
-        for key, value in (("by", approval.by), ("version", approval.version),
-                           ("from", approval.previous), ("to", approval.new),
-                           ("via", approval.via)):
-            lines.append(f"{prefix}{key} = {_string(value)}")
+        for key, value in (
+            ("by", approval.by),
+            ("version", approval.version),
+            ("from", approval.previous),
+            ("to", approval.new),
+            ("via", approval.via),
+        ):
+            lines.append(f"{prefix}{key} = {basic_string(value)}")
     return "\n" + "\n".join(lines) + "\n"
 
 
@@ -274,8 +265,9 @@ class _Reader:
             )
         return value
 
-    def string(self, table: dict[str, Any], key: str, path: KeyPath,
-               required: bool = True) -> str | None:
+    def string(
+        self, table: dict[str, Any], key: str, path: KeyPath, required: bool = True
+    ) -> str | None:
         value = table.get(key)
         if value is None and not required:
             return None
@@ -286,15 +278,17 @@ class _Reader:
     def date(self, table: dict[str, Any], key: str, path: KeyPath) -> date:
         value = table.get(key)
         if not isinstance(value, date) or isinstance(value, datetime):
-            raise self.error(f"`{_dotted((*path, key))}` must be a date like 2026-01-15",
-                             (*path, key))
+            raise self.error(
+                f"`{_dotted((*path, key))}` must be a date like 2026-01-15", (*path, key)
+            )
         return value
 
     def strings(self, table: dict[str, Any], key: str, path: KeyPath) -> tuple[str, ...]:
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise self.error(f"`{_dotted((*path, key))}` must be an array of version strings",
-                             (*path, key))
+            raise self.error(
+                f"`{_dotted((*path, key))}` must be an array of version strings", (*path, key)
+            )
         return sort_versions(value)  # a union merge may have doubled an element
 
     def signer(self, table: dict[str, Any], path: KeyPath) -> SignerPin:
@@ -304,25 +298,31 @@ class _Reader:
         workflow = self.string(table, "workflow", path, required=False)
         subject = self.string(table, "subject", path, required=False)
         if (repository is None) == (subject is None):
-            raise self.error(f"`{_dotted(path)}` needs exactly one of `repository` and `subject`",
-                             path)
+            raise self.error(
+                f"`{_dotted(path)}` needs exactly one of `repository` and `subject`", path
+            )
         if workflow is not None and repository is None:
-            raise self.error(f"`{_dotted(path)}`: `workflow` goes with `repository`",
-                             (*path, "workflow"))
+            raise self.error(
+                f"`{_dotted(path)}`: `workflow` goes with `repository`", (*path, "workflow")
+            )
         return SignerPin(issuer, repository, workflow, subject)
 
     def era(
         self, value: Any, path: KeyPath, allowed: tuple[str, ...]
     ) -> tuple[Era, dict[str, Any]]:
         table = self.table(value, path, allowed)
-        era = Era(self.signer(table, path), self.date(table, "first-seen", path),
-                  self.strings(table, "versions", path))
+        era = Era(
+            self.signer(table, path),
+            self.date(table, "first-seen", path),
+            self.strings(table, "versions", path),
+        )
         return era, table
 
     def approval(self, value: Any, path: KeyPath) -> Approval:
         table = self.table(value, path, _APPROVAL_KEYS)
-        texts = [self.string(table, key, path) or "" for key in ("by", "version", "from", "to",
-                                                                   "via")]
+        texts = [
+            self.string(table, key, path) or "" for key in ("by", "version", "from", "to", "via")
+        ]
         return Approval(self.date(table, "date", path), *texts)
 
     def numbered(self, value: Any, path: KeyPath) -> list[tuple[KeyPath, Any]]:
@@ -333,19 +333,25 @@ class _Reader:
             raise self.error(f"`{_dotted(path)}` must be a table of numbered entries", path)
         for key in value:
             if not key.isdigit():
-                raise self.error(f"`{_dotted((*path, key))}`: entries are numbered 1, 2, …",
-                                 (*path, key))
+                raise self.error(
+                    f"`{_dotted((*path, key))}`: entries are numbered 1, 2, …", (*path, key)
+                )
         return [((*path, key), value[key]) for key in sorted(value, key=int)]
 
     def crate(self, name: str, value: Any) -> CratePin:
         path: KeyPath = ("crates", name)
         current, table = self.era(value, path, _CRATE_KEYS)
-        previous = tuple(self.era(item, where, _ERA_KEYS)[0] for where, item in
-                         self.numbered(table.get("previous"), (*path, "previous")))
-        approvals = tuple(self.approval(item, where) for where, item in
-                          self.numbered(table.get("approvals"), (*path, "approvals")))
-        return CratePin(name, current, previous,
-                        self.strings(table, "accepted-unsigned", path), approvals)
+        previous = tuple(
+            self.era(item, where, _ERA_KEYS)[0]
+            for where, item in self.numbered(table.get("previous"), (*path, "previous"))
+        )
+        approvals = tuple(
+            self.approval(item, where)
+            for where, item in self.numbered(table.get("approvals"), (*path, "approvals"))
+        )
+        return CratePin(
+            name, current, previous, self.strings(table, "accepted-unsigned", path), approvals
+        )
 
 
 def _dotted(path: KeyPath) -> str:
@@ -354,7 +360,9 @@ def _dotted(path: KeyPath) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + (part if _BARE_KEY.fullmatch(part) else _string(part))
+            out += ("." if out else "") + (
+                part if _BARE_KEY.fullmatch(part) else basic_string(part)
+            )
     return out
 
 
@@ -375,12 +383,16 @@ def parse_record(text: str, file: str) -> PinRecord:
     top = reader.table(data, (), ("version", "crates"))
     version = top.get("version")
     if not isinstance(version, int) or isinstance(version, bool):
-        raise reader.error(f"`version` must be an integer (this cargo-verify writes "
-                           f"{RECORD_VERSION})", ("version",))
+        raise reader.error(
+            f"`version` must be an integer (this cargo-verify writes {RECORD_VERSION})",
+            ("version",),
+        )
     if version > RECORD_VERSION:
-        raise reader.error(f"format version {version} is newer than this cargo-verify "
-                           f"understands ({RECORD_VERSION}): upgrade cargo-verify",
-                           ("version",))
+        raise reader.error(
+            f"format version {version} is newer than this cargo-verify "
+            f"understands ({RECORD_VERSION}): upgrade cargo-verify",
+            ("version",),
+        )
     crates_table = top.get("crates", {})
     if not isinstance(crates_table, dict):
         raise reader.error("`crates` must be a table", ("crates",))
@@ -388,8 +400,9 @@ def parse_record(text: str, file: str) -> PinRecord:
     for name, value in crates_table.items():
         key = crate_key(name)
         if key in crates:
-            raise reader.error(f"crate `{name}` is pinned twice (as `{crates[key].name}` too)",
-                               ("crates", name))
+            raise reader.error(
+                f"crate `{name}` is pinned twice (as `{crates[key].name}` too)", ("crates", name)
+            )
         crates[key] = reader.crate(name, value)
     return PinRecord(crates)
 
