@@ -186,6 +186,7 @@ def split_source(source: str) -> tuple[SourceKind, str] | None:
     return kind, source if kind is SourceKind.SPARSE else rest
 
 
+@functools.lru_cache(maxsize=1024)  # a lockfile repeats a handful of sources 1,000s of times
 def source_identity(source: str) -> SourceIdentity | None:
     """Identity of a source string as cargo compares them, or None if it is not one."""
     split = split_source(source)

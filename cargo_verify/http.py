@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import hashlib
 import time
 from dataclasses import dataclass
@@ -63,6 +61,8 @@ def _retry_after(value: str | None) -> float | None:
         return None
     if value.strip().isdigit():
         return float(value.strip())
+    import email.utils
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -88,6 +88,8 @@ async def fetch(
     only to the same host unless `cross_host_redirects` (for content checked by hash).
     Raises NotFound for 404/410/451 and InfraError for everything else that is not 2xx.
     """
+    import asyncio
+
     import httpx
 
     last_problem = "no attempt made"

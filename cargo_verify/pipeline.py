@@ -9,19 +9,17 @@ loads it.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
+import contextvars
 import datetime as dt
 import hashlib
 import json
-import multiprocessing
 import os
 import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cargo_verify.cache import VerdictCache, cache_key
 from cargo_verify.errors import InfraError
@@ -40,6 +38,10 @@ from cargo_verify.transparency import (
 )
 from cargo_verify.verify import TrustRootSpec, VerifyJob, VerifyOutcome, run_job
 from cargo_verify.workers import ForkedVerifiers, fork_supported
+
+if TYPE_CHECKING:  # imported where used: a run answered from the cache never needs them
+    import asyncio
+    import concurrent.futures
 
 UNSIGNED_POLICIES = ("deny", "warn", "allow")
 MAX_SEARCH_ENTRIES = 10
@@ -152,6 +154,9 @@ class _Verifiers:
             return
         if self._pool is not None:
             return
+        import concurrent.futures
+        import multiprocessing
+
         if self.workers == 1:
             self._pool = concurrent.futures.ThreadPoolExecutor(1)
             self._pool.submit(_worker_init, self.spec)
@@ -165,8 +170,14 @@ class _Verifiers:
             self._pool.submit(_warm, self.spec)
 
     async def run(self, job: VerifyJob) -> VerifyOutcome:
+        slot = _network_slot.get()
+        if slot is not None:
+            slot.release()  # let another package use the network while this one waits
         if self._forked is not None:
             return await self._forked.run(job)
+        import asyncio
+        import concurrent.futures.process
+
         self.start()
         assert self._pool is not None
         loop = asyncio.get_running_loop()
@@ -182,6 +193,43 @@ class _Verifiers:
             self._pool.shutdown(wait=True, cancel_futures=True)
 
 
+@dataclass
+class _Settled:
+    results: list[Verdict | None]  # by package position; None while pending
+    pending: list[int]  # positions still to check over the network
+    cache: VerdictCache | None
+
+
+class _NetworkSlot:
+    """One of the `concurrency` places of packages on the network.
+
+    A package gives its place back when it hands its evidence to a verifier, so packages
+    waiting for CPU never keep others off the network (the pipeline stays full).
+    """
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self._semaphore = semaphore
+        self._held = False
+
+    async def __aenter__(self) -> _NetworkSlot:
+        await self._semaphore.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._semaphore.release()
+
+
+_network_slot: contextvars.ContextVar[_NetworkSlot | None] = contextvars.ContextVar(
+    "_network_slot", default=None
+)
+
+
 def _sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -194,6 +242,8 @@ _INLINE_HASH_BYTES = 1 << 20  # smaller files are hashed on the loop: a thread h
 
 
 async def _hash_cached(path: Path) -> str:
+    import asyncio
+
     try:
         small = path.stat().st_size <= _INLINE_HASH_BYTES
     except OSError:
@@ -225,6 +275,12 @@ class Pipeline:
 
     # -- public entry -------------------------------------------------------------------
     async def run(self, packages: Sequence[Package], lockfile: str | None = None) -> Report:
+        settled = self._settle(packages, lockfile)
+        await self._verify_pending(packages, settled)
+        return self._conclude(packages, lockfile, settled)
+
+    def _settle(self, packages: Sequence[Package], lockfile: str | None) -> _Settled:
+        """Everything decided without the network: skips, early failures, cache hits."""
         if self.settings.timeout is not None:
             deadline = time.monotonic() + self.settings.timeout
             self.settings = replace(
@@ -254,6 +310,12 @@ class Pipeline:
         for verdict in results:
             if verdict is not None:
                 self.progress("done", verdict)
+        return _Settled(results, pending, cache)
+
+    async def _verify_pending(self, packages: Sequence[Package], settled: _Settled) -> None:
+        import asyncio
+
+        results, pending, cache = settled.results, settled.pending, settled.cache
         if pending:
             workers = self.settings.jobs or (os.cpu_count() or 1)
             workers = min(workers, len(pending))
@@ -267,7 +329,8 @@ class Pipeline:
                     semaphore = asyncio.Semaphore(max(1, self.settings.concurrency))
 
                     async def one(i: int) -> None:
-                        async with semaphore:
+                        async with _NetworkSlot(semaphore) as slot:
+                            _network_slot.set(slot)
                             verdict = await self._check_guarded(packages[i], verifiers)
                         results[i] = verdict
                         if cache is not None and verdict.status is Status.VERIFIED:
@@ -277,9 +340,13 @@ class Pipeline:
                     await asyncio.gather(*(one(i) for i in pending))
             finally:
                 verifiers.close()
-        if cache is not None:
-            cache.flush()
-        final = tuple(v for v in results if v is not None)
+
+    def _conclude(
+        self, packages: Sequence[Package], lockfile: str | None, settled: _Settled
+    ) -> Report:
+        if settled.cache is not None:
+            settled.cache.flush()
+        final = tuple(v for v in settled.results if v is not None)
         assert len(final) == len(packages)
         return Report(verdicts=final, lockfile=lockfile)
 
@@ -354,6 +421,8 @@ class Pipeline:
 
     # -- the network + verify path ------------------------------------------------------
     async def _check_guarded(self, package: Package, verifiers: _Verifiers) -> Verdict:
+        import asyncio
+
         deadline = self.settings.http.deadline
         try:
             async with asyncio.timeout(None if deadline is None else deadline - time.monotonic()):
@@ -486,6 +555,8 @@ class Pipeline:
         """
         if ref is None:
             return None
+        import asyncio
+
         task: asyncio.Future[Any]
         if ref.bundle_url is not None:
             task = asyncio.ensure_future(self._fetch_bundle(registry, ref.bundle_url))
@@ -697,5 +768,15 @@ def verify_packages(
     progress: Progress | None = None,
     on_download: DownloadProgress | None = None,
 ) -> Report:
-    """Synchronous entry point (the CLI and the Python API both use it)."""
-    return asyncio.run(Pipeline(settings, policies, progress, on_download).run(packages, lockfile))
+    """Synchronous entry point (the CLI and the Python API both use it).
+
+    A run answered entirely without the network (cache hits, skips) never starts an event
+    loop or imports asyncio: a warm re-check of a large lockfile stays fast.
+    """
+    pipeline = Pipeline(settings, policies, progress, on_download)
+    settled = pipeline._settle(packages, lockfile)
+    if settled.pending:
+        import asyncio
+
+        asyncio.run(pipeline._verify_pending(packages, settled))
+    return pipeline._conclude(packages, lockfile, settled)

@@ -144,7 +144,15 @@ def _san(cert: Certificate) -> str | None:
 
 
 def signer_identity(cert: Certificate) -> SignerIdentity:
-    ext = _extension_values(cert)
+    from cryptography import x509
+
+    try:
+        ext = _extension_values(cert)
+        san = _san(cert)
+    except (x509.DuplicateExtension, ValueError) as exc:  # no identity can be trusted
+        problem = f"certificate extensions cannot be read: {exc}"
+        return SignerIdentity(None, None, None, None, None, None, None, None,
+                              conflicts=(problem,))
 
     def raw(key: str) -> str | None:
         value = ext.get(_RAW[key])
@@ -183,7 +191,6 @@ def signer_identity(cert: Certificate) -> SignerIdentity:
             sub_forms.append(f"repo:{repository}:pull_request")
         if ref:
             sub_forms.append(f"repo:{repository}:ref:{ref}")
-    san = _san(cert)
     return SignerIdentity(
         san=san,
         issuer=issuer,
@@ -252,15 +259,15 @@ class Decision:
 
 def evaluate(rule: TrustRule, identity: SignerIdentity) -> Decision:
     """Does this signer satisfy the rule? Every field set in the rule must match."""
-    if identity.issuer is None:
-        return Decision(False, identity, problem="certificate carries no OIDC issuer extension")
-    if identity.san is None:
-        return Decision(False, identity, problem="certificate carries no subject alternative name")
     if identity.conflicts:
         return Decision(
             False, identity,
             problem="certificate identity is inconsistent: " + "; ".join(identity.conflicts),
         )
+    if identity.issuer is None:
+        return Decision(False, identity, problem="certificate carries no OIDC issuer extension")
+    if identity.san is None:
+        return Decision(False, identity, problem="certificate carries no subject alternative name")
     if rule.issuer is not None and identity.issuer != rule.issuer:
         return Decision(
             False, identity, problem=f"issuer: expected {rule.issuer}, found {identity.issuer}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ from cargo_verify.http import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
+
     from cargo_verify.transport import HttpClient
 
 CRATES_IO_SPARSE = "sparse+https://index.crates.io/"
@@ -164,6 +165,8 @@ class SparseRegistry:
         return self.base + index_path(name)
 
     async def config(self) -> dict[str, Any]:
+        import asyncio  # not at module level: runs answered from the cache never need it
+
         if self._config is None:
             self._config = asyncio.ensure_future(self._load_config())
         return await asyncio.shield(self._config)
@@ -184,6 +187,8 @@ class SparseRegistry:
 
     async def versions(self, name: str) -> dict[str, dict[str, Any]] | None:
         """All index lines of a crate (None when the registry does not know it)."""
+        import asyncio
+
         key = name.lower()
         task = self._files.get(key)
         if task is None:

@@ -303,7 +303,13 @@ def _sha256_field(value: Any) -> str | None:
     if not isinstance(value, dict) or value.get("algorithm") != "sha256":
         return None
     hex_value = value.get("value")
-    return hex_value.lower() if isinstance(hex_value, str) else None
+    if not isinstance(hex_value, str) or len(hex_value) != 64:
+        return None
+    try:
+        bytes.fromhex(hex_value)
+    except ValueError:
+        return None  # not a digest at all: sigstore's body check refuses it
+    return hex_value.lower()
 
 
 def _hashedrekord_sha256(body: dict[str, Any] | None) -> str | None:

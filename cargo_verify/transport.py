@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 _MAX_HEAD_BYTES = 64 * 1024
 _READ_CHUNK = 256 * 1024
 _DECODED_STEP = 1024 * 1024  # at most this much decompressed output per step
+_SMALL_BODY = 64 * 1024  # read together with the head
 _NO_BODY_STATUSES = frozenset({204, 304})
 _URL_SAFE = "/%:@!$&'()*+,;=-._~?"
 
@@ -240,6 +241,7 @@ class LeanResponse:
         status_code: int,
         headers: _Headers,
         keep_alive: bool,
+        body: bytes | None = None,
     ) -> None:
         self._pool = pool
         self._connection: _Connection | None = connection
@@ -250,6 +252,7 @@ class LeanResponse:
         self.num_bytes_downloaded = 0
         self.content = b""  # the body, after send(stream=False)
         self._framing = _framing(request.method, status_code, headers)
+        self._body = body  # already read (small bodies)
         if self._framing[0] == "none":
             self._finish(keep_alive)
 
@@ -296,7 +299,12 @@ class LeanResponse:
             return
         mode, length = self._framing
         reader = connection.reader
-        if mode == "length":
+        if self._body is not None:
+            body, self._body = self._body, None
+            self.num_bytes_downloaded = len(body)
+            self._finish(self._keep_alive)
+            yield body
+        elif mode == "length":
             remaining = length
             while remaining:
                 chunk = await self._read(reader, min(remaining, _READ_CHUNK))
@@ -488,32 +496,41 @@ class LeanClient:
                 writer.write(request.headers + request.body)
             else:
                 writer.writelines((request.headers, request.body))
-            async with asyncio.timeout(pool.write_timeout):
-                await writer.drain()
+            if writer.transport.get_write_buffer_size():  # usually all sent at once
+                async with asyncio.timeout(pool.write_timeout):
+                    await writer.drain()
         except TimeoutError as exc:
             raise httpx.WriteTimeout(f"sending to {request.origin[1]} timed out") from exc
         except OSError as exc:
             if reused:
                 raise _StaleConnection from exc
             raise httpx.WriteError(f"sending to {request.origin[1]}: {exc}") from exc
-        while True:
-            status, headers, version = await self._read_head(connection.reader, reused)
-            if 100 <= status < 200 and status != 101:
-                reused = False  # an interim answer: the connection is alive
-                continue
-            break
+        reader = connection.reader
+        body: bytes | None = None
+        try:
+            # One deadline for the head and a small body: most answers (index files,
+            # bundles, small crates) then cost one timer instead of one per read.
+            async with asyncio.timeout(pool.read_timeout):
+                while True:
+                    status, headers, version = await self._read_head(reader, reused)
+                    if 100 <= status < 200 and status != 101:
+                        reused = False  # an interim answer: the connection is alive
+                        continue
+                    break
+                mode, length = _framing(request.method, status, headers)
+                if mode == "length" and length <= _SMALL_BODY:
+                    body = await _read_exactly(reader, length)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout("waiting for the response timed out") from exc
         tokens = {t.strip().lower() for t in (headers.get("connection") or "").split(",")}
         keep_alive = "close" not in tokens and (version == b"HTTP/1.1" or "keep-alive" in tokens)
-        return LeanResponse(pool, connection, request, status, headers, keep_alive)
+        return LeanResponse(pool, connection, request, status, headers, keep_alive, body)
 
     async def _read_head(
         self, reader: asyncio.StreamReader, reused: bool
     ) -> tuple[int, _Headers, bytes]:
         try:
-            async with asyncio.timeout(self._pool.read_timeout):
-                raw = await reader.readuntil(b"\r\n\r\n")
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout("waiting for the response timed out") from exc
+            raw = await reader.readuntil(b"\r\n\r\n")  # under the caller's deadline
         except asyncio.IncompleteReadError as exc:
             if reused and not exc.partial:
                 raise _StaleConnection from exc
@@ -538,6 +555,18 @@ class LeanClient:
             previous = dict.get(headers, key)
             dict.__setitem__(headers, key, value if previous is None else f"{previous}, {value}")
         return int(parts[1]), headers, parts[0].encode()
+
+
+async def _read_exactly(reader: asyncio.StreamReader, length: int) -> bytes:
+    try:
+        return await reader.readexactly(length)
+    except asyncio.IncompleteReadError as exc:
+        raise httpx.RemoteProtocolError(
+            f"connection closed with {length - len(exc.partial)} of {length} body bytes "
+            "outstanding"
+        ) from exc
+    except OSError as exc:
+        raise httpx.ReadError(f"reading the response body: {exc}") from exc
 
 
 def _host_ascii(host: str) -> str:

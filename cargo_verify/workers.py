@@ -18,7 +18,6 @@ Linux only (fork after imports is unsafe on macOS); `pipeline.py` falls back to 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import pickle
@@ -27,10 +26,13 @@ import struct
 import sys
 import time
 from collections import deque
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cargo_verify.errors import InfraError
 from cargo_verify.verify import TrustRootSpec, VerifyJob, VerifyOutcome
+
+if TYPE_CHECKING:
+    import asyncio
 
 MAX_IN_FLIGHT = 8  # jobs outstanding per worker (~13 ms of work): enough to never starve
 MAX_BATCH = 4  # jobs per frame
@@ -225,6 +227,8 @@ class ForkedVerifiers:
 
     def _attach(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
+            import asyncio
+
             self._loop = asyncio.get_running_loop()
             for worker in self._pool:
                 self._loop.add_reader(worker.results_fd, self._on_results, worker)

@@ -56,6 +56,7 @@ def plan_check(
     timeout: float | None = None,
 ) -> CheckPlan:
     """Resolve settings with design §3.2 precedence: flag > mochi.toml > cargo config > default."""
+    from cargo_verify._toml_lines import use_parse_cache
     from cargo_verify.config import crate_key, load_cargo_config
     from cargo_verify.lockfile import read_lockfile
     from cargo_verify.manifest import read_trust_rules
@@ -68,9 +69,11 @@ def plan_check(
         path = cwd / path
     if not path.is_file():
         raise UsageError(f"lockfile not found: {path} (pass --lockfile PATH)")
-    lock = read_lockfile(path)
     config = load_cargo_config(cwd, env)
     sig = config.sigstore
+    if use_cache:  # an unchanged 1,000-package lockfile is then a JSON load, not a parse
+        use_parse_cache((cache_dir or sig.cache_dir or default_cache_dir()) / "parsed")
+    lock = read_lockfile(path)
     manifest_path = mochi_toml if mochi_toml is not None else path.parent / "mochi.toml"
     manifest_rules: dict[str, TrustRule] = {}
     if manifest_path.is_file():
@@ -85,6 +88,8 @@ def plan_check(
         raise UsageError("--jobs must be at least 1")
     root = trusted_root or (str(sig.trusted_root) if sig.trusted_root else None)
     if root is not None and not Path(root).is_file():
+        if trusted_root is None:  # from cargo config: name the file and line that set it
+            raise ConfigError(f"trusted root not found: {root}", sig.origin("trusted-root"))
         raise UsageError(f"trusted root not found: {root}")
     settings = Settings(
         trust_root=TrustRootSpec(path=root, offline=bool(offline or sig.offline)),

@@ -148,18 +148,23 @@ class AttackBench:
         self.baseline = self.statuses(self.run({}))
 
     def run(self, attack: dict[str, Any], *, mochi_toml: Path | None = None) -> Report:
+        """Verify with `attack` switched on (and nothing else)."""
         faults = self.running.world.faults  # type: ignore[attr-defined]
         faults.clear()
         if attack:
             faults.set({"attack": attack})
         try:
-            return verify_lockfile(
-                self.project / "Cargo.lock", cwd=self.project,
-                env={"CARGO_HOME": str(self.cargo_home)}, trusted_root=self.root,
-                jobs=1, use_cache=False, mochi_toml=mochi_toml,
-            )
+            return self.verify(mochi_toml=mochi_toml)
         finally:
             faults.clear()
+
+    def verify(self, *, mochi_toml: Path | None = None, cache_dir: Path | None = None) -> Report:
+        """Verify the lockfile with whatever switches are set now."""
+        return verify_lockfile(
+            self.project / "Cargo.lock", cwd=self.project,
+            env={"CARGO_HOME": str(self.cargo_home)}, trusted_root=self.root,
+            jobs=1, use_cache=cache_dir is not None, cache_dir=cache_dir, mochi_toml=mochi_toml,
+        )
 
     @staticmethod
     def statuses(report: Report) -> dict[str, Status]:
@@ -208,7 +213,8 @@ def run_matrix(bench: AttackBench) -> list[Outcome]:
     names = [name for name, attack in ATTACKS.items() if bench.route in attack.routes]
     if len(bench.extra_targets) < len(names):
         raise ValueError(f"the bench needs {len(names)} extra targets")
-    targets = {f"{crate}@0.1.1": name for crate, name in zip(bench.extra_targets, names)}
+    crates = bench.extra_targets[: len(names)]
+    targets = {f"{crate}@0.1.1": name for crate, name in zip(crates, names, strict=True)}
     report = bench.run(dict(targets))
     outcomes = []
     for target, name in targets.items():

@@ -94,6 +94,18 @@ def test_every_attack_has_an_expectation_and_a_threat_model_row() -> None:
                          rows, re.M), f"docs/threat-model.md has no row for {name}"
 
 
+def test_threat_model_names_only_tests_that_exist() -> None:
+    text = (REPO / "docs" / "threat-model.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"`(test_[a-z0-9_]+)", text))
+    defined = {
+        match
+        for path in (REPO / "tests").rglob("test_*.py")
+        for match in re.findall(r"^def (test_[a-z0-9_]+)\(", path.read_text(), re.M)
+    }
+    assert len(named) > 20
+    assert named - defined == set()
+
+
 def test_global_switch_attacks_every_signed_release(benches: _Benches) -> None:
     report = benches["bundle"].run({"*": "checkpoint-other-key"})
     for verdict in report.verdicts:
