@@ -87,7 +87,9 @@ def main() -> int:
     parser.add_argument("--issuer", required=True)
     args = parser.parse_args()
     lock = tomllib.loads(args.lockfile.read_text())
-    packages = [p for p in lock.get("package", []) if str(p.get("source", "")).startswith("sparse+")]
+    packages = [
+        p for p in lock.get("package", []) if str(p.get("source", "")).startswith("sparse+")
+    ]
     verifier = Verifier(trusted_root=TrustedRoot.from_file(str(args.trusted_root)))
     policy = Identity(identity=args.identity, issuer=args.issuer)
     failures: list[str] = []

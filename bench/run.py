@@ -47,6 +47,28 @@ BIN = Path(sys.executable).parent
 MB = 1024 * 1024
 
 
+def compile_package() -> None:
+    """Byte-compile cargo_verify first, as an installed package is (PYTHONDONTWRITEBYTECODE
+    would otherwise make every run recompile it)."""
+    import compileall
+
+    import cargo_verify
+
+    compileall.compile_dir(str(Path(cargo_verify.__file__).parent), quiet=1)
+
+
+def calibration_ms() -> float:
+    """A fixed pure-Python loop, best of three: how fast this machine is right now."""
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        total = 0
+        for i in range(1_000_000):
+            total += i * i
+        best = min(best, time.perf_counter() - started)
+    return round(best * 1000, 1)
+
+
 def tool_command() -> list[str]:
     script = BIN / "cargo-verify"
     return [str(script)] if script.exists() else [PYTHON, "-m", "cargo_verify"]
@@ -75,6 +97,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "calibration_loop_ms_at_start": calibration_ms(),
     }
 
 
@@ -96,7 +119,7 @@ class SizeBench:
         self.lockfile = self.work / "Cargo.lock"
         synth.write_lockfile(self.lockfile, crates, server.index_url)
         synth.write_mochi_toml(self.work / "mochi.toml", crates)
-        self.runs: dict[str, dict[str, Any]] = {}
+        self.samples: dict[str, list[dict[str, Any]]] = {}
 
     # -- environments ---------------------------------------------------------------------
     def _fresh(self, name: str) -> Path:
@@ -139,9 +162,22 @@ class SizeBench:
             crates=self.size,
             cpu_ms_per_crate=round(measured.cpu_s * 1000 / self.size, 3),
             wall_ms_per_crate=round(measured.wall_s * 1000 / self.size, 3),
+            load_average=round(os.getloadavg()[0], 2),
             **extra,
         )
-        self.runs[name] = entry
+        self.samples.setdefault(name, []).append(entry)
+
+    @property
+    def runs(self) -> dict[str, dict[str, Any]]:
+        """Per run kind, the repetition with the median wall time, with every sample's times."""
+        out = {}
+        for name, samples in self.samples.items():
+            ordered = sorted(samples, key=lambda e: e["wall_s"])
+            entry = dict(ordered[(len(ordered) - 1) // 2])
+            entry.update(repeats=len(samples), wall_s_samples=[e["wall_s"] for e in samples],
+                         cpu_s_samples=[e["cpu_s"] for e in samples])
+            out[name] = entry
+        return out
 
     def check(
         self, name: str, latency_ms: float, cache_dir: Path, cargo_home: Path,
@@ -234,17 +270,19 @@ class SizeBench:
                        if m in modules)
         return {"heavy_modules_imported": heavy, "imports_sigstore": "sigstore" in modules}
 
-    def run_all(self, with_checks: bool) -> dict[str, Any]:
+    def run_all(self, with_checks: bool, repeats: int) -> dict[str, Any]:
         latency = self.latency_ms
-        cold_cache = self._fresh("cache-cold")
-        self.check("cold", latency, cold_cache, self._fresh("cargo-home-empty"))
-        self.check("warm", latency, cold_cache, self._fresh("cargo-home-empty"))
-        cache_0 = self._fresh("cache-cold-0")
-        self.check("cold-0ms", 0, cache_0, self._fresh("cargo-home-empty"))
         cargo_home = self._cargo_home_with_crates("cargo-home-full")
-        self.check("warm+cargo", 0, cache_0, cargo_home)
-        self.check("prefetched", 0, self._fresh("cache-prefetched"), cargo_home)
-        self.baseline_b(self._prefetched_files())
+        files = self._prefetched_files()
+        for _ in range(repeats):  # kinds interleaved, so machine noise spreads evenly
+            cold_cache = self._fresh("cache-cold")
+            self.check("cold", latency, cold_cache, self._fresh("cargo-home-empty"))
+            self.check("warm", latency, cold_cache, self._fresh("cargo-home-empty"))
+            cache_0 = self._fresh("cache-cold-0")
+            self.check("cold-0ms", 0, cache_0, self._fresh("cargo-home-empty"))
+            self.check("warm+cargo", 0, cache_0, cargo_home)
+            self.check("prefetched", 0, self._fresh("cache-prefetched"), cargo_home)
+            self.baseline_b(files)
         self.baseline_a("baseline-a", latency)
         self.baseline_a("baseline-a-0ms", 0)
         extra: dict[str, Any] = {}
@@ -400,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--smoke", action="store_true",
                         help="N=20, small big-tarball run, temporary work dir (for CI)")
     parser.add_argument("--profile", action="store_true", help="also profile the cold run")
+    parser.add_argument("--repeat", type=int, default=3, help="repetitions of each cargo-verify "
+                        "run and of baseline b; the median is reported (default 3; baseline a "
+                        "runs once)")
     parser.add_argument("--work-dir", type=Path, help="where registries and projects live "
                         "(default bench/results/work; re-used between runs)")
     parser.add_argument("--output", type=Path, help="results JSON (default bench/results/)")
@@ -424,7 +465,9 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     try:
-        results = run_benchmark(sizes, latency, work, big, big_count, args.profile, args.smoke)
+        repeats = 1 if args.smoke else max(1, args.repeat)
+        results = run_benchmark(sizes, latency, work, big, big_count, args.profile, args.smoke,
+                                repeats)
     finally:
         if temporary is not None:
             temporary.cleanup()
@@ -440,12 +483,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_benchmark(
     sizes: list[int], latency: float, work: Path, big: dict[int, int], big_count: int,
-    profile: bool, smoke: bool,
+    profile: bool, smoke: bool, repeats: int,
 ) -> dict[str, Any]:
+    compile_package()
     results: dict[str, Any] = {
         "machine": machine_info(),
-        "config": {"sizes": sizes, "latency_ms": latency, "smoke": smoke,
-                   "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])},
+        "config": {"sizes": sizes, "latency_ms": latency, "smoke": smoke, "repeats": repeats,
+                   "command": " ".join(["python bench/run.py", *sys.argv[1:]])},
     }
     largest = max(sizes)
     state = work / f"state-{largest}"
@@ -458,7 +502,7 @@ def run_benchmark(
         results["sizes"] = {}
         for size in sizes:
             bench = SizeBench(size, list(registry.crates)[:size], server, work, state, latency)
-            results["sizes"][str(size)] = bench.run_all(with_checks=size == largest)
+            results["sizes"][str(size)] = bench.run_all(size == largest, repeats)
             print(f"size {size}: done", file=sys.stderr, flush=True)
         if profile:
             results["profile"] = profile_cold(largest, registry, server, work, state, latency)
@@ -469,6 +513,7 @@ def run_benchmark(
     results["linearity"] = linearity(results["sizes"])
     results["targets"] = evaluate(results)
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    results["machine"]["calibration_loop_ms_at_end"] = calibration_ms()
     return results
 
 

@@ -119,7 +119,7 @@ class _Connection(asyncio.Protocol):
                 return
             head = self._buffer[:end].decode("latin-1")
             lines = head.split("\r\n")
-            method, target, _ = (lines[0].split(" ", 2) + ["", ""])[:3]
+            method, target, _ = [*lines[0].split(" ", 2), "", ""][:3]
             length = 0
             for line in lines[1:]:
                 key, _, value = line.partition(":")
@@ -152,7 +152,7 @@ class _Connection(asyncio.Protocol):
                 switches: Any = json.loads(body or b"{}")
                 self._settings.latency = float(switches.get("latency_ms") or 0) / 1000
             except (ValueError, AttributeError, TypeError):
-                return _response(400, b'{"error": "POST {\\"latency_ms\\": N}"}', "application/json")
+                return _response(400, b"POST {\"latency_ms\": N}\n", "text/plain")
         elif method == "DELETE":
             self._settings.latency = 0.0
         state = {"latency_ms": self._settings.latency * 1000}

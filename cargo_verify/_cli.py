@@ -42,8 +42,8 @@ def _seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0: {text!r}")
     return value
 
 
@@ -75,7 +75,7 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
                         help="approve a changed signer identity for crate NAME (repeatable)")
     parser.add_argument("--timeout", type=_seconds, metavar="SECONDS",
                         help="overall deadline: packages without a verdict by then fail as "
-                        "infrastructure errors (exit 3); default: none")
+                        "infrastructure errors (exit 3); 0 = none (default: 900)")
     parser.add_argument("-q", "--quiet", action="store_true", help="only problems and the summary")
     _add_trust_options(parser)
 

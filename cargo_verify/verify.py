@@ -176,6 +176,10 @@ def run_job(job: VerifyJob, spec: TrustRootSpec) -> VerifyOutcome:
         bundle = Bundle.from_json(job.bundle_json)
     except (SigstoreError, ValueError) as exc:
         return VerifyOutcome(False, Code.EVIDENCE_INVALID, f"invalid Sigstore bundle: {exc}")
+    except Exception as exc:  # e.g. cryptography's InvalidVersion for a mangled certificate
+        return VerifyOutcome(
+            False, Code.EVIDENCE_INVALID, f"invalid Sigstore bundle: {type(exc).__name__}: {exc}"
+        )
     policy = _RulePolicy(job.rule)
     try:
         verifier = verifier_for(spec)

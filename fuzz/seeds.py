@@ -70,6 +70,7 @@ def all_seeds() -> dict[str, list[bytes]]:
         "policy": [b"repo:example/*\x00repo:example/mochi-util:ref:refs/tags/v0.1.0",
                    b"*a*b*\x00xaxxbx", b"https://github.com/*/release.yml@*\x00"],
         "identity": [],
+        "verify": [],
     }
     clock = FixedClock(datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC))
     for kind in ("message", "dsse"):
@@ -83,6 +84,7 @@ def all_seeds() -> dict[str, list[bytes]]:
                 if data is None:
                     continue
                 seeds["bundle"].append(data)
+                seeds["verify"].append(data)
                 document = json.loads(data)
                 der = base64.b64decode(document["verificationMaterial"]["certificate"]["rawBytes"])
                 seeds["identity"].append(der)
@@ -90,3 +92,15 @@ def all_seeds() -> dict[str, list[bytes]]:
                 seeds["rekor"].append(json.dumps(world.log.entry(index)).encode())
         world.log.close()
     return seeds
+
+
+def write_trusted_root(directory: Path) -> Path:
+    """The trusted root of the world the seeds come from (same seed, so the same keys)."""
+    from cargo_verify.mock.clock import FixedClock
+    from cargo_verify.mock.world import World, WorldOptions
+
+    clock = FixedClock(datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC))
+    world = World("http://127.0.0.1:9", WorldOptions(clock=clock, publish_fixtures=False))
+    root, _ = world.write_trust_files(directory)
+    world.log.close()
+    return root

@@ -9,8 +9,10 @@ replays every seed and every saved finding (`tests/fuzz/test_corpus.py`).
 
 from __future__ import annotations
 
+import atexit
 import json
 import re
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -51,6 +53,13 @@ def manifest(data: bytes) -> None:
         assert not rule.is_default, "a trust entry must constrain something"
 
 
+def _scratch_dir(label: str) -> Path:
+    """A temporary directory removed when the process exits normally."""
+    path = Path(tempfile.mkdtemp(prefix=f"cargo-verify-fuzz-{label}-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 _config_dir: Path | None = None
 
 
@@ -59,7 +68,7 @@ def config(data: bytes) -> None:
 
     global _config_dir
     if _config_dir is None:
-        _config_dir = Path(tempfile.mkdtemp(prefix="cargo-verify-fuzz-config-"))
+        _config_dir = _scratch_dir("config")
         (_config_dir / "project" / ".cargo").mkdir(parents=True)
         (_config_dir / "home").mkdir()
     (_config_dir / "project" / ".cargo" / "config.toml").write_bytes(data)
@@ -151,13 +160,51 @@ def identity(data: bytes) -> None:
 
     try:
         certificate = x509.load_der_x509_certificate(data)
-        found = signer_identity(certificate)
-    except ValueError:
+    except Exception:  # cryptography's loader refusing (ValueError, InvalidVersion, …)
         return
+    found = signer_identity(certificate)
     for rule in (TrustRule(), TrustRule(subject="repo:example/*", repository="example/*")):
         decision = evaluate(rule, found)
         if found.conflicts:
             assert not decision.ok
+
+
+_trust_root: Path | None = None
+
+
+def verify(data: bytes) -> None:
+    """A whole bundle through `verify.run_job` (sigstore-python): an outcome, never a raise."""
+    from cargo_verify.model import TrustRule
+    from cargo_verify.verify import TrustRootSpec, VerifyJob, run_job
+
+    global _trust_root
+    if _trust_root is None:
+        from fuzz.seeds import write_trusted_root
+
+        _trust_root = write_trusted_root(_scratch_dir("verify"))
+    try:
+        text = data.decode("utf-8")
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return
+    digest = claimed_sha256(document) or "0" * 64
+    outcome = run_job(VerifyJob("fuzz", text, digest, TrustRule()), TrustRootSpec(str(_trust_root)))
+    assert outcome.ok or outcome.code is not None, outcome
+
+
+def claimed_sha256(document: object) -> str | None:
+    """The artifact digest a bundle claims (message digest or first in-toto subject)."""
+    import base64
+    import binascii
+
+    try:
+        if "messageSignature" in document:  # type: ignore[operator]
+            raw = document["messageSignature"]["messageDigest"]["digest"]  # type: ignore[index]
+            return base64.b64decode(raw, validate=True).hex()
+        payload = base64.b64decode(document["dsseEnvelope"]["payload"])  # type: ignore[index]
+        return str(json.loads(payload)["subject"][0]["digest"]["sha256"])
+    except (KeyError, TypeError, IndexError, ValueError, binascii.Error, RecursionError):
+        return None
 
 
 TARGETS: dict[str, Target] = {
@@ -169,6 +216,7 @@ TARGETS: dict[str, Target] = {
     "rekor": rekor,
     "policy": policy,
     "identity": identity,
+    "verify": verify,
 }
 
 

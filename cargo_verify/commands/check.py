@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from cargo_verify.report import Format
 
 CRATES_IO_SPARSE = "sparse+https://index.crates.io/"
+DEFAULT_TIMEOUT = 900.0  # seconds for a whole run
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,9 @@ def plan_check(
         rekor_url=rekor_url or sig.rekor_url,
         cache_dir=(cache_dir or sig.cache_dir or default_cache_dir()) if use_cache else None,
         cargo_home=config.cargo_home,
-        timeout=timeout,
+        # A slow-drip server defeats per-read timeouts; without an overall deadline a CI
+        # gate could hang forever. 0 switches the deadline off.
+        timeout=DEFAULT_TIMEOUT if timeout is None else (timeout or None),
     )
     day = today or date.today()
     rules = cli_rules or {}

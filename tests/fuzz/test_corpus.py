@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from fuzz.seeds import all_seeds
@@ -26,3 +29,18 @@ def test_saved_findings_are_replayed() -> None:
     assert saved["bundle"] and saved["identity"]  # findings of the first fuzz runs, now fixed
     for name in saved:
         assert corpus_dir(name).parent.name == "corpus"
+
+
+def test_verify_seeds_really_verify(seeds: dict[str, list[bytes]], tmp_path: Path) -> None:
+    # The `verify` target is only worth fuzzing if its seeds pass: then mutations explore
+    # every step of sigstore-python's verification, not just the first refusal.
+    from cargo_verify.model import TrustRule
+    from cargo_verify.verify import TrustRootSpec, VerifyJob, run_job
+    from fuzz.seeds import write_trusted_root
+    from fuzz.targets import claimed_sha256
+
+    root = TrustRootSpec(str(write_trusted_root(tmp_path)))
+    for data in seeds["verify"]:
+        digest = claimed_sha256(json.loads(data))
+        assert digest is not None
+        assert run_job(VerifyJob("seed", data.decode(), digest, TrustRule()), root).ok
