@@ -92,7 +92,7 @@ class SynthRegistry:
 
 
 def _spec(count: int, big: dict[int, int]) -> dict[str, Any]:
-    return {"format": _FORMAT, "count": count, "big": sorted(big.items())}
+    return {"format": _FORMAT, "count": count, "big": [[n, b] for n, b in sorted(big.items())]}
 
 
 def build_registry(state_dir: Path, count: int, big: dict[int, int] | None = None) -> SynthRegistry:

@@ -9,12 +9,7 @@ returns them, with list indices for array elements and arrays of tables:
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import re
-import sys
-import tempfile
 import tomllib
 from bisect import bisect_right
 from pathlib import Path
@@ -256,9 +251,6 @@ def read_toml_text(path: Path, display: str | None = None) -> str:
 
 def parse_toml(text: str, file: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
     """Values and key lines of a TOML document; any TOML error is a ConfigError with its line."""
-    cached = _parse_cache.load(text)
-    if cached is not None:
-        return cached
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -273,74 +265,7 @@ def parse_toml(text: str, file: str) -> tuple[dict[str, Any], dict[KeyPath, int]
         # Only reachable if this scanner and tomllib disagree about valid TOML: keep the
         # values, lose the line numbers.
         lines = {}
-    _parse_cache.store(text, data, lines)
     return data, lines
-
-
-class _ParseCache:
-    """Parsed large documents by the SHA-256 of their text, so an unchanged 1,000-package
-    Cargo.lock costs a JSON load instead of two parses (~90 ms). Content-addressed: a hit is
-    exactly what parsing would return. Off until `use_parse_cache` names a directory."""
-
-    MIN_CHARS = 32 * 1024
-    KEEP = 32  # newest files kept
-    FORMAT = 1
-
-    def __init__(self) -> None:
-        self.directory: Path | None = None
-
-    def _path(self, text: str) -> Path | None:
-        if self.directory is None or len(text) < self.MIN_CHARS:
-            return None
-        tag = f"{self.FORMAT}:{sys.version_info[0]}.{sys.version_info[1]}:"
-        digest = hashlib.sha256(tag.encode() + text.encode("utf-8", "surrogatepass"))
-        return self.directory / f"{digest.hexdigest()}.json"
-
-    def load(self, text: str) -> tuple[dict[str, Any], dict[KeyPath, int]] | None:
-        path = self._path(text)
-        if path is None:
-            return None
-        try:
-            document = json.loads(path.read_bytes())
-            data, pairs = document["data"], document["lines"]
-            lines = {tuple(key): int(line) for key, line in pairs}
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return (data, lines) if isinstance(data, dict) else None
-
-    def store(self, text: str, data: dict[str, Any], lines: dict[KeyPath, int]) -> None:
-        path = self._path(text)
-        if path is None:
-            return
-        try:
-            encoded = json.dumps(
-                {"data": data, "lines": [[list(key), line] for key, line in lines.items()]}
-            ).encode()
-        except (TypeError, ValueError):
-            return  # dates and times do not survive JSON: such documents are not cached
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(encoded)
-                os.replace(tmp, path)
-            except OSError:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            entries = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime)
-            for old in entries[: -self.KEEP]:
-                old.unlink(missing_ok=True)
-        except OSError:
-            return  # only costs speed
-
-
-_parse_cache = _ParseCache()
-
-
-def use_parse_cache(directory: Path | None) -> None:
-    """Keep parsed large TOML documents in `directory` (None: parse every time)."""
-    _parse_cache.directory = directory
 
 
 def line_of(lines: dict[KeyPath, int], path: KeyPath) -> int | None:

@@ -46,15 +46,22 @@ def cache_key(package: Package, rule: TrustRule, root_digest: str) -> str:
 
 
 class VerdictCache:
-    """`get`/`put` during a run, `flush()` once at the end. `scope` names the lockfile."""
+    """`get`/`put` during a run, `flush()` once at the end. `scope` names the lockfile.
+
+    The file also keeps the validated contents of the lockfile and mochi.toml it was made
+    for (`plan_get`/`plan_put`, by file digest; see plan_cache.py), so a warm re-check reads
+    one file and parses nothing.
+    """
 
     def __init__(self, directory: Path, scope: str | None = None) -> None:
         self.directory = directory
         name = hashlib.sha256((scope or "").encode()).hexdigest()[:32]
         self.path = directory / f"lock-{name}.json"
         self._loaded: dict[str, dict[str, Any]] | None = None
+        self._plan: dict[str, dict[str, Any]] = {}
         self._used: dict[str, dict[str, Any]] = {}
         self._dirty = False
+        self._plan_dirty = False
 
     def _entries(self) -> dict[str, dict[str, Any]]:
         if self._loaded is None:
@@ -63,13 +70,16 @@ class VerdictCache:
                 document = json.loads(self.path.read_bytes())
             except (OSError, ValueError, UnicodeDecodeError):
                 return self._loaded
-            entries = document.get("entries") if isinstance(document, dict) else None
-            if isinstance(document, dict) and document.get("format") == _FORMAT and isinstance(
-                entries, dict
-            ):
+            if not isinstance(document, dict) or document.get("format") != _FORMAT:
+                return self._loaded
+            entries = document.get("entries")
+            if isinstance(entries, dict):
                 self._loaded = {
                     key: record for key, record in entries.items() if isinstance(record, dict)
                 }
+            plan = document.get("plan")
+            if isinstance(plan, dict):
+                self._plan = {k: v for k, v in plan.items() if isinstance(v, dict)}
         return self._loaded
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -83,11 +93,33 @@ class VerdictCache:
         self._used[key] = record
         self._dirty = True
 
+    def plan_get(self, kind: str, digest: str) -> Any:
+        self._entries()
+        stored = self._plan.get(kind)
+        return stored.get("value") if stored and stored.get("digest") == digest else None
+
+    def plan_put(self, kind: str, digest: str, value: Any) -> None:
+        self._entries()
+        self._plan[kind] = {"digest": digest, "value": value}
+        self._plan_dirty = True
+
+    def flush_plan(self) -> None:
+        """Write a changed plan, keeping the verdicts as they are (before a run starts)."""
+        if self._plan_dirty:
+            self._write(self._entries())
+
     def flush(self) -> None:
         """Write the entries this run used or added, if that changes the file."""
-        if not self._dirty and (self._loaded is None or set(self._used) == set(self._loaded)):
+        unchanged = self._loaded is None or set(self._used) == set(self._loaded)
+        if not self._dirty and not self._plan_dirty and unchanged:
             return
-        data = json.dumps({"format": _FORMAT, "entries": self._used}, sort_keys=True).encode()
+        if self._write(self._used):
+            self._loaded = dict(self._used)
+            self._dirty = False
+
+    def _write(self, entries: dict[str, dict[str, Any]]) -> bool:
+        document = {"format": _FORMAT, "entries": entries, "plan": self._plan}
+        data = json.dumps(document, sort_keys=True).encode()
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
@@ -99,6 +131,6 @@ class VerdictCache:
                 Path(tmp).unlink(missing_ok=True)
                 raise
         except OSError:
-            return  # a cache that cannot be written only costs speed
-        self._loaded = dict(self._used)
-        self._dirty = False
+            return False  # a cache that cannot be written only costs speed
+        self._plan_dirty = False
+        return True

@@ -44,7 +44,7 @@ class HttpSettings:
 def make_client(settings: HttpSettings) -> LeanClient:
     # httpx's AsyncClient costs from hundreds of microseconds to milliseconds of CPU per
     # request under concurrency (see transport.py); LeanClient offers the part of its API
-    # that `fetch` uses, with httpx's exception types, at a small fraction of that.
+    # that `fetch` uses, at a small fraction of that.
     from cargo_verify.transport import LeanClient
 
     return LeanClient(
@@ -90,7 +90,7 @@ async def fetch(
     """
     import asyncio
 
-    import httpx
+    from cargo_verify.transport import TransportError
 
     last_problem = "no attempt made"
     last_retry_after: float | None = None
@@ -110,7 +110,7 @@ async def fetch(
         except _Retryable as exc:
             last_problem = str(exc)
             last_retry_after = exc.retry_after
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
+        except TransportError as exc:  # timeouts, resets, refused connections, bad framing
             last_problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     raise InfraError(f"{method} {url} failed after {settings.retries + 1} attempts: {last_problem}")
 
@@ -131,7 +131,7 @@ async def _fetch_once(
     cross_host_redirects: bool,
     sink: HashingSink | None,
 ) -> bytes:
-    import httpx
+    from cargo_verify.transport import DecodingError, RemoteProtocolError
 
     current = url
     if sink is not None:
@@ -174,9 +174,9 @@ async def _fetch_once(
                         sink(chunk)
                     else:
                         chunks.append(chunk)
-            except httpx.DecodingError as exc:
+            except DecodingError as exc:
                 raise _Retryable(f"corrupt response body: {exc}") from exc
-            except httpx.RemoteProtocolError as exc:  # truncated body, reset mid-stream
+            except RemoteProtocolError as exc:  # truncated body, reset mid-stream
                 raise _Retryable(f"incomplete response: {exc}") from exc
             raw_size = response.num_bytes_downloaded
             if declared is not None and declared.isdigit() and raw_size != int(declared):

@@ -9,12 +9,14 @@ loads it.
 
 from __future__ import annotations
 
+import atexit
 import contextvars
 import datetime as dt
 import hashlib
 import json
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -146,7 +148,9 @@ class _Verifiers:
         self.spec = spec
         self.workers = max(1, workers)
         self._pool: concurrent.futures.Executor | None = None
-        self._forked = ForkedVerifiers(spec, self.workers) if fork_supported() else None
+        self._forked: ForkedVerifiers | None = None
+        if fork_supported():
+            self._forked = _take_prestarted(spec) or ForkedVerifiers(spec, self.workers)
 
     def start(self) -> None:
         if self._forked is not None:
@@ -198,6 +202,49 @@ class _Settled:
     results: list[Verdict | None]  # by package position; None while pending
     pending: list[int]  # positions still to check over the network
     cache: VerdictCache | None
+
+
+_prestarted: ForkedVerifiers | None = None
+_prestarted_lock = threading.Lock()  # API callers may plan and verify from several threads
+
+
+def prestart_verifiers(spec: TrustRootSpec, jobs: int = 0) -> None:
+    """Fork the verification workers now, before the lockfile is parsed.
+
+    They import sigstore on another core meanwhile; the next run with the same trust root
+    uses them, and a run that needs no verification stops them. Only worth calling when a
+    run is likely to verify something (an empty verification cache).
+    """
+    global _prestarted
+    discard_prestarted()
+    if fork_supported():
+        pool = ForkedVerifiers(spec, jobs or (os.cpu_count() or 1))
+        pool.start()
+        with _prestarted_lock:
+            replaced, _prestarted = _prestarted, pool
+        if replaced is not None:
+            replaced.abandon()
+
+
+def discard_prestarted() -> None:
+    global _prestarted
+    with _prestarted_lock:
+        pool, _prestarted = _prestarted, None
+    if pool is not None:
+        pool.abandon()
+
+
+def _take_prestarted(spec: TrustRootSpec) -> ForkedVerifiers | None:
+    global _prestarted
+    with _prestarted_lock:
+        pool, _prestarted = _prestarted, None
+    if pool is not None and pool.spec != spec:
+        pool.abandon()
+        return None
+    return pool
+
+
+atexit.register(discard_prestarted)
 
 
 class _NetworkSlot:
@@ -344,6 +391,7 @@ class Pipeline:
     def _conclude(
         self, packages: Sequence[Package], lockfile: str | None, settled: _Settled
     ) -> Report:
+        discard_prestarted()  # started for nothing: every package was settled without it
         if settled.cache is not None:
             settled.cache.flush()
         final = tuple(v for v in settled.results if v is not None)

@@ -2,15 +2,15 @@
 
 httpx's async client spends hundreds of microseconds of CPU per request in URL objects,
 cookie handling and its connection pool (which polls every pooled socket per request), and
-milliseconds once dozens of requests are in flight. A lockfile of 1,000 crates makes ~3,000
-requests, so that cost dominated whole runs. `LeanClient` offers the small part of httpx's
-`AsyncClient` API that `http.fetch` uses (`build_request`, `send(stream=True)`, responses with
-`status_code`, `headers.get`, `aiter_bytes`, `num_bytes_downloaded`, `aclose`) and raises
-httpx's exception types, so `fetch` keeps its retry and error logic unchanged.
+milliseconds once dozens of requests are in flight; importing it costs ~0.1 s more. A lockfile
+of 1,000 crates makes ~3,000 requests, so that cost dominated whole runs. `LeanClient` offers
+the small part of httpx's `AsyncClient` API that `http.fetch` uses (`build_request`,
+`send(stream=True)`, responses with `status_code`, `headers.get`, `aiter_bytes`,
+`num_bytes_downloaded`, `aclose`) and raises exceptions named like httpx's (below).
 
 It keeps a pool of persistent connections per origin (LIFO reuse, a global connection cap),
 applies connect/read/write timeouts, and frames bodies per RFC 9112: Content-Length, chunked,
-or read-to-close. A body cut short raises `httpx.RemoteProtocolError` (callers retry it). A
+or read-to-close. A body cut short raises `RemoteProtocolError` (callers retry it). A
 connection is reused only after its body was read to the end and neither side asked to
 close it. A request on a reused connection that fails before any byte of the answer arrived
 (the server had closed the idle connection) is repeated once on a new connection.
@@ -29,8 +29,6 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote, urlsplit
 
-import httpx
-
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -44,8 +42,59 @@ _URL_SAFE = "/%:@!$&'()*+,;=-._~?"
 Origin = tuple[str, str, int]  # scheme, host, port
 
 
+# -- errors, named and nested as httpx's ------------------------------------------------------
+
+
+class TransportError(Exception):
+    """The exchange failed on the wire or broke the protocol (`http.fetch` retries these)."""
+
+
+class TimeoutException(TransportError):
+    pass
+
+
+class ConnectTimeout(TimeoutException):
+    pass
+
+
+class ReadTimeout(TimeoutException):
+    pass
+
+
+class WriteTimeout(TimeoutException):
+    pass
+
+
+class NetworkError(TransportError):
+    pass
+
+
+class ConnectError(NetworkError):
+    pass
+
+
+class ReadError(NetworkError):
+    pass
+
+
+class WriteError(NetworkError):
+    pass
+
+
+class RemoteProtocolError(TransportError):
+    """Malformed or cut-short answer."""
+
+
+class UnsupportedProtocol(TransportError):
+    """Not an http(s) URL this client can fetch."""
+
+
+class DecodingError(Exception):
+    """A Content-Encoding that does not decode."""
+
+
 class HttpResponse(Protocol):
-    """What `http.fetch` reads from a response (httpx's Response has it too)."""
+    """What `http.fetch` reads from a response."""
 
     @property
     def status_code(self) -> int: ...
@@ -62,7 +111,7 @@ class HttpResponse(Protocol):
 
 
 class HttpClient(Protocol):
-    """What `http.fetch` needs from a client (httpx's AsyncClient has it too)."""
+    """What `http.fetch` needs from a client."""
 
     def build_request(self, method: str, url: str, *, json: Any = None) -> Any: ...
 
@@ -113,7 +162,9 @@ class ConnectionPool:
 
     def _ssl(self) -> ssl.SSLContext:
         if self._ssl_context is None:
-            self._ssl_context = httpx.create_ssl_context(trust_env=False)
+            import certifi  # the CA bundle httpx uses, so trust is unchanged
+
+            self._ssl_context = ssl.create_default_context(cafile=certifi.where())
             self._ssl_context.set_alpn_protocols(["http/1.1"])
         return self._ssl_context
 
@@ -130,16 +181,16 @@ class ConnectionPool:
                     limit=_MAX_HEAD_BYTES,
                 )
         except TimeoutError as exc:
-            raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out") from exc
+            raise ConnectTimeout(f"connecting to {host}:{port} timed out") from exc
         except (OSError, ssl.SSLError) as exc:
-            raise httpx.ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
+            raise ConnectError(f"cannot connect to {host}:{port}: {exc}") from exc
         return _Connection(origin, reader, writer)
 
     async def acquire(self, origin: Origin) -> tuple[_Connection, bool]:
         """A connection to `origin`, and whether it was reused."""
         while True:
             if self._closed:
-                raise httpx.ConnectError("the HTTP client is closed")
+                raise ConnectError("the HTTP client is closed")
             idle = self._idle.get(origin)
             while idle:
                 connection = idle.pop()
@@ -289,7 +340,7 @@ class LeanResponse:
                         yield out
             tail = decoder.flush()
         except zlib.error as exc:
-            raise httpx.DecodingError(f"{coding} body cannot be decoded: {exc}") from exc
+            raise DecodingError(f"{coding} body cannot be decoded: {exc}") from exc
         if tail:
             yield tail
 
@@ -309,7 +360,7 @@ class LeanResponse:
             while remaining:
                 chunk = await self._read(reader, min(remaining, _READ_CHUNK))
                 if not chunk:
-                    raise httpx.RemoteProtocolError(
+                    raise RemoteProtocolError(
                         f"connection closed with {remaining} of {length} body bytes outstanding"
                     )
                 remaining -= len(chunk)
@@ -332,28 +383,28 @@ class LeanResponse:
             async with asyncio.timeout(self._pool.read_timeout):
                 return await reader.read(size)
         except TimeoutError as exc:
-            raise httpx.ReadTimeout("reading the response body timed out") from exc
+            raise ReadTimeout("reading the response body timed out") from exc
         except OSError as exc:
-            raise httpx.ReadError(f"reading the response body: {exc}") from exc
+            raise ReadError(f"reading the response body: {exc}") from exc
 
     async def _line(self, reader: asyncio.StreamReader) -> bytes:
         try:
             async with asyncio.timeout(self._pool.read_timeout):
                 return await reader.readuntil(b"\r\n")
         except TimeoutError as exc:
-            raise httpx.ReadTimeout("reading the response body timed out") from exc
+            raise ReadTimeout("reading the response body timed out") from exc
         except asyncio.IncompleteReadError as exc:
-            raise httpx.RemoteProtocolError("incomplete chunked response body") from exc
+            raise RemoteProtocolError("incomplete chunked response body") from exc
         except asyncio.LimitOverrunError as exc:
-            raise httpx.RemoteProtocolError("chunk header exceeds 64 KiB") from exc
+            raise RemoteProtocolError("chunk header exceeds 64 KiB") from exc
         except OSError as exc:
-            raise httpx.ReadError(f"reading the response body: {exc}") from exc
+            raise ReadError(f"reading the response body: {exc}") from exc
 
     async def _chunks(self, reader: asyncio.StreamReader) -> AsyncIterator[bytes]:
         while True:
             size_text = (await self._line(reader)).split(b";", 1)[0].strip()
             if not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
-                raise httpx.RemoteProtocolError(f"bad chunk size {size_text[:20]!r}")
+                raise RemoteProtocolError(f"bad chunk size {size_text[:20]!r}")
             size = int(size_text, 16)
             if size == 0:
                 while (await self._line(reader)) != b"\r\n":  # trailer fields, ignored
@@ -363,11 +414,11 @@ class LeanResponse:
             while remaining:
                 chunk = await self._read(reader, min(remaining, _READ_CHUNK))
                 if not chunk:
-                    raise httpx.RemoteProtocolError("connection closed inside a chunk")
+                    raise RemoteProtocolError("connection closed inside a chunk")
                 remaining -= len(chunk)
                 yield chunk
             if await self._line(reader) != b"\r\n":
-                raise httpx.RemoteProtocolError("chunk not followed by CRLF")
+                raise RemoteProtocolError("chunk not followed by CRLF")
 
 
 def _framing(method: str, status: int, headers: _Headers) -> tuple[str, int]:
@@ -382,7 +433,7 @@ def _framing(method: str, status: int, headers: _Headers) -> tuple[str, int]:
     if declared is not None:
         lengths = {value.strip() for value in declared.split(",")}
         if len(lengths) != 1 or not next(iter(lengths)).isdigit():
-            raise httpx.RemoteProtocolError(f"invalid Content-Length {declared!r}")
+            raise RemoteProtocolError(f"invalid Content-Length {declared!r}")
         length = int(next(iter(lengths)))
         return ("length", length) if length else ("none", 0)
     return ("close", 0)
@@ -434,14 +485,14 @@ class LeanClient:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
-            raise httpx.UnsupportedProtocol(f"unsupported URL scheme {parts.scheme!r} in {url}")
+            raise UnsupportedProtocol(f"unsupported URL scheme {parts.scheme!r} in {url}")
         try:
             host = parts.hostname
             port = parts.port or (443 if scheme == "https" else 80)
         except ValueError as exc:
-            raise httpx.UnsupportedProtocol(f"invalid URL {url}: {exc}") from exc
+            raise UnsupportedProtocol(f"invalid URL {url}: {exc}") from exc
         if not host or parts.username is not None:
-            raise httpx.UnsupportedProtocol(f"unsupported URL {url}")
+            raise UnsupportedProtocol(f"unsupported URL {url}")
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
@@ -484,7 +535,7 @@ class LeanClient:
                     await response.aclose()
                 response.content = body
             return response
-        raise httpx.RemoteProtocolError("the server closed the connection without answering")
+        raise RemoteProtocolError("the server closed the connection without answering")
 
     async def _exchange(
         self, connection: _Connection, reused: bool, request: LeanRequest
@@ -500,11 +551,11 @@ class LeanClient:
                 async with asyncio.timeout(pool.write_timeout):
                     await writer.drain()
         except TimeoutError as exc:
-            raise httpx.WriteTimeout(f"sending to {request.origin[1]} timed out") from exc
+            raise WriteTimeout(f"sending to {request.origin[1]} timed out") from exc
         except OSError as exc:
             if reused:
                 raise _StaleConnection from exc
-            raise httpx.WriteError(f"sending to {request.origin[1]}: {exc}") from exc
+            raise WriteError(f"sending to {request.origin[1]}: {exc}") from exc
         reader = connection.reader
         body: bytes | None = None
         try:
@@ -521,7 +572,7 @@ class LeanClient:
                 if mode == "length" and length <= _SMALL_BODY:
                     body = await _read_exactly(reader, length)
         except TimeoutError as exc:
-            raise httpx.ReadTimeout("waiting for the response timed out") from exc
+            raise ReadTimeout("waiting for the response timed out") from exc
         tokens = {t.strip().lower() for t in (headers.get("connection") or "").split(",")}
         keep_alive = "close" not in tokens and (version == b"HTTP/1.1" or "keep-alive" in tokens)
         return LeanResponse(pool, connection, request, status, headers, keep_alive, body)
@@ -534,22 +585,22 @@ class LeanClient:
         except asyncio.IncompleteReadError as exc:
             if reused and not exc.partial:
                 raise _StaleConnection from exc
-            raise httpx.RemoteProtocolError("server disconnected without a response") from exc
+            raise RemoteProtocolError("server disconnected without a response") from exc
         except asyncio.LimitOverrunError as exc:
-            raise httpx.RemoteProtocolError("response head exceeds 64 KiB") from exc
+            raise RemoteProtocolError("response head exceeds 64 KiB") from exc
         except OSError as exc:
             if reused:
                 raise _StaleConnection from exc
-            raise httpx.ReadError(f"reading the response: {exc}") from exc
+            raise ReadError(f"reading the response: {exc}") from exc
         lines = raw[:-4].decode("latin-1").split("\r\n")
         parts = lines[0].split(" ", 2)
         if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-            raise httpx.RemoteProtocolError(f"malformed status line {lines[0][:100]!r}")
+            raise RemoteProtocolError(f"malformed status line {lines[0][:100]!r}")
         headers = _Headers()
         for line in lines[1:]:
             name, colon, value = line.partition(":")
             if not colon or not name or name != name.strip():
-                raise httpx.RemoteProtocolError(f"malformed header line {line[:100]!r}")
+                raise RemoteProtocolError(f"malformed header line {line[:100]!r}")
             key = name.lower()
             value = value.strip()
             previous = dict.get(headers, key)
@@ -561,12 +612,12 @@ async def _read_exactly(reader: asyncio.StreamReader, length: int) -> bytes:
     try:
         return await reader.readexactly(length)
     except asyncio.IncompleteReadError as exc:
-        raise httpx.RemoteProtocolError(
+        raise RemoteProtocolError(
             f"connection closed with {length - len(exc.partial)} of {length} body bytes "
             "outstanding"
         ) from exc
     except OSError as exc:
-        raise httpx.ReadError(f"reading the response body: {exc}") from exc
+        raise ReadError(f"reading the response body: {exc}") from exc
 
 
 def _host_ascii(host: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import select
 import signal
 import struct
 import sys
@@ -107,15 +108,35 @@ def _portable(exc: BaseException) -> BaseException:
     return exc
 
 
+def _import_sigstore() -> None:
+    """The expensive, side-effect-free part of getting ready: importing the modules."""
+    import sigstore.errors
+    import sigstore.hashes
+    import sigstore.models
+    import sigstore.verify  # noqa: F401
+    import sigstore_models.common.v1  # noqa: F401
+
+
 def _leader(spec: TrustRootSpec, pipes: list[tuple[int, int]]) -> None:
-    """Import sigstore once, fork the other workers, serve worker 0, reap the others."""
+    """Import sigstore once, fork the other workers, serve worker 0, reap the others.
+
+    The trust material is loaded (which for the public-good instance means TUF: network and
+    a cache directory) only once the first job arrives: a pool started early for a run that
+    then fails to plan, or needs no verification, touches nothing.
+    """
     init_error: BaseException | None = None
     try:
-        from cargo_verify.verify import verifier_for
-
-        verifier_for(spec)
-    except Exception as exc:  # every job will answer with it (a bad trusted root, …)
+        _import_sigstore()
+    except Exception as exc:
         init_error = _portable(exc)
+    select.select([jobs_fd for jobs_fd, _ in pipes], [], [])  # work, or the caller's EOF
+    if init_error is None:
+        try:
+            from cargo_verify.verify import verifier_for
+
+            verifier_for(spec)
+        except Exception as exc:  # every job will answer with it (a bad trusted root, …)
+            init_error = _portable(exc)
     children = []
     for number in range(1, len(pipes)):
         pid = os.fork()
@@ -335,7 +356,17 @@ class ForkedVerifiers:
         self._flush()
 
     # -- shutdown ---------------------------------------------------------------------------
+    def abandon(self) -> None:
+        """Stop a pool whose work is not wanted, at once (its leader may be importing)."""
+        if self._leader_pid is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self._leader_pid, signal.SIGKILL)
+        self.close()  # closing the job pipes ends any sibling already forked
+
     def close(self) -> None:
+        if self._next_id == 0 and self._leader_pid is not None:
+            with contextlib.suppress(OSError):  # no work was ever sent: nothing to wait for
+                os.kill(self._leader_pid, signal.SIGKILL)
         if self._loop is not None:
             for worker in self._pool:
                 if worker.alive:

@@ -52,4 +52,4 @@ def test_smoke_benchmark_writes_every_result(tmp_path: Path) -> None:
     assert memory["peak_rss_mb"] > 0
     names = [t["target"] for t in results["targets"]]
     assert len(names) >= 8 and all({"value", "limit", "ok"} <= set(t) for t in results["targets"])
-    assert "targets:" in done.stdout and "baseline-b" in done.stdout  # the printed table
+    assert "targets (" in done.stdout and "baseline-b" in done.stdout  # the printed table

@@ -7,12 +7,11 @@ import gzip
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 
 from cargo_verify.errors import InfraError
 from cargo_verify.http import HttpSettings, NotFound, fetch, make_client
-from cargo_verify.transport import LeanClient
+from cargo_verify.transport import LeanClient, ReadTimeout, RemoteProtocolError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
 
@@ -136,7 +135,7 @@ def test_a_body_cut_short_is_a_protocol_error(size: int) -> None:
 
     async def main() -> None:
         async with serve(handler) as server, client() as lean:
-            with pytest.raises(httpx.RemoteProtocolError, match="outstanding"):
+            with pytest.raises(RemoteProtocolError, match="outstanding"):
                 await get(lean, server.url + "/cut")
 
     asyncio.run(main())
@@ -179,7 +178,7 @@ def test_a_silent_server_times_out() -> None:
 
     async def main() -> None:
         async with serve(handler) as server, client(read_timeout=0.2) as lean:
-            with pytest.raises(httpx.ReadTimeout):
+            with pytest.raises(ReadTimeout):
                 await get(lean, server.url + "/slow")
 
     asyncio.run(main())

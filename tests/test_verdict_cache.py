@@ -1,12 +1,17 @@
-"""The verification cache file and the parse cache of large TOML documents."""
+"""The verification cache file, and the cache of validated lockfile and mochi.toml contents."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from cargo_verify._toml_lines import parse_toml, use_parse_cache
+import pytest
+
 from cargo_verify.cache import VerdictCache
+from cargo_verify.errors import ConfigError
+from cargo_verify.lockfile import read_lockfile
+from cargo_verify.manifest import read_trust_rules
+from cargo_verify.plan_cache import lockfile_packages, trust_rules
 
 
 def test_entries_survive_a_flush_and_only_used_ones_are_kept(tmp_path: Path) -> None:
@@ -41,39 +46,47 @@ def test_a_warm_run_that_changes_nothing_does_not_rewrite_the_file(tmp_path: Pat
     assert cache.path.stat().st_mtime_ns == before
 
 
-def _document(packages: int) -> str:
+CHECKSUM = "ab" * 32
+
+
+def _lockfile(packages: int) -> str:
     return "version = 4\n" + "".join(
         f'\n[[package]]\nname = "crate-{i}"\nversion = "1.0.{i}"\n'
-        f'dependencies = [\n "a",\n "b",\n]\nmeta = {{ x = {i}, y = 1.5, z = true }}\n'
+        f'source = "sparse+https://index.example/"\nchecksum = "{CHECKSUM}"\n'
         for i in range(packages)
     )
 
 
-def test_parse_cache_returns_exactly_what_parsing_returns(tmp_path: Path) -> None:
-    text = _document(600)  # over the size worth caching
-    use_parse_cache(None)
-    expected = parse_toml(text, "Cargo.lock")
-    use_parse_cache(tmp_path)
-    try:
-        first = parse_toml(text, "Cargo.lock")
-        stored = list(tmp_path.glob("*.json"))
-        second = parse_toml(text, "Cargo.lock")  # from the file
-        assert first == expected and second == expected
-        assert len(stored) == 1
-        stored[0].write_text("garbage")  # a damaged entry is parsed again
-        assert parse_toml(text, "Cargo.lock") == expected
-        changed = text.replace("crate-5", "crate-x")
-        assert parse_toml(changed, "Cargo.lock")[0]["package"][5]["name"] == "crate-x"
-    finally:
-        use_parse_cache(None)
+def test_plan_cache_returns_exactly_what_the_readers_return(tmp_path: Path) -> None:
+    lock = tmp_path / "Cargo.lock"
+    lock.write_text(_lockfile(50))
+    mochi = tmp_path / "mochi.toml"
+    mochi.write_text('[rust-dependencies.crate-1]\nversion = "^1"\n'
+                     'trust = { issuer = "https://token.actions.githubusercontent.com", '
+                     'repository = "o/r" }\n')
+    expected_packages = read_lockfile(lock).packages
+    expected_rules = read_trust_rules(mochi, "mochi.toml")
+    first = VerdictCache(tmp_path / "cache", str(lock))
+    assert lockfile_packages(lock, first) == expected_packages
+    assert trust_rules(mochi, "mochi.toml", first) == expected_rules
+    first.flush_plan()
+    again = VerdictCache(tmp_path / "cache", str(lock))  # read back from the file
+    assert again.plan_get("lockfile", "0" * 64) is None
+    assert lockfile_packages(lock, again) == expected_packages
+    assert trust_rules(mochi, "mochi.toml", again) == expected_rules
+    assert list((tmp_path / "cache").iterdir()) == [again.path]  # one file per lockfile
+    # another display name means other origins: not the same entry
+    assert trust_rules(mochi, "sub/mochi.toml", again)["crate-1"].origin.startswith("sub/")
+    lock.write_text(_lockfile(50).replace("crate-7", "crate-x"))
+    assert lockfile_packages(lock, again)[7].name == "crate-x"
 
 
-def test_small_documents_and_dates_are_not_cached(tmp_path: Path) -> None:
-    use_parse_cache(tmp_path)
-    try:
-        parse_toml(_document(3), "small.toml")
-        dated = _document(600) + "\n[when]\nat = 1979-05-27T07:32:00Z\n"
-        assert parse_toml(dated, "dated.toml")[0]["when"]["at"].year == 1979
-        assert list(tmp_path.glob("*.json")) == []
-    finally:
-        use_parse_cache(None)
+def test_an_invalid_lockfile_is_reported_and_nothing_kept(tmp_path: Path) -> None:
+    lock = tmp_path / "Cargo.lock"
+    lock.write_text(_lockfile(3).replace(CHECKSUM, "not-a-checksum", 1))
+    cache = VerdictCache(tmp_path / "cache", str(lock))
+    with pytest.raises(ConfigError) as caught:
+        lockfile_packages(lock, cache)
+    assert "Cargo.lock:" in str(caught.value)
+    cache.flush_plan()
+    assert not (tmp_path / "cache").exists()

@@ -110,3 +110,28 @@ def test_a_dead_worker_fails_its_jobs_instead_of_passing_them(
     finally:
         pool.close()
     assert all(isinstance(o, InfraError) for o in outcomes), outcomes
+
+
+def test_a_prestarted_pool_is_used_once_and_an_unused_one_is_stopped(
+    signed: tuple[Path, list[VerifyJob]], tmp_path: Path
+) -> None:
+    from cargo_verify import pipeline
+
+    root, jobs = signed
+    spec = TrustRootSpec(path=str(root))
+    pipeline.prestart_verifiers(spec, 1)
+    taken = pipeline._take_prestarted(spec)
+    assert taken is not None and pipeline._take_prestarted(spec) is None
+    try:
+        outcomes = asyncio.run(_run_all(taken, jobs[:1]))
+    finally:
+        taken.close()
+    assert getattr(outcomes[0], "ok", False)
+
+    pipeline.prestart_verifiers(spec, 1)  # then nothing needs it: stopped, trust never loaded
+    unused = pipeline._prestarted
+    assert unused is not None and unused._leader_pid is not None
+    leader = unused._leader_pid
+    pipeline.discard_prestarted()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(leader, os.WNOHANG)  # already reaped

@@ -10,9 +10,16 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cargo_verify.cache import VerdictCache
 from cargo_verify.errors import CargoVerifyError, ConfigError, UsageError
 from cargo_verify.model import Package, Report, TrustRule
-from cargo_verify.pipeline import Policies, Settings, UnsignedException, verify_packages
+from cargo_verify.pipeline import (
+    Policies,
+    Settings,
+    UnsignedException,
+    prestart_verifiers,
+    verify_packages,
+)
 from cargo_verify.verify import TrustRootSpec
 
 if TYPE_CHECKING:
@@ -57,10 +64,8 @@ def plan_check(
     timeout: float | None = None,
 ) -> CheckPlan:
     """Resolve settings with design §3.2 precedence: flag > mochi.toml > cargo config > default."""
-    from cargo_verify._toml_lines import use_parse_cache
     from cargo_verify.config import crate_key, load_cargo_config
-    from cargo_verify.lockfile import read_lockfile
-    from cargo_verify.manifest import read_trust_rules
+    from cargo_verify.plan_cache import lockfile_packages, trust_rules
     from cargo_verify.trust_config import resolve_exception, resolve_trust
 
     cwd = cwd or Path.cwd()
@@ -72,33 +77,39 @@ def plan_check(
         raise UsageError(f"lockfile not found: {path} (pass --lockfile PATH)")
     config = load_cargo_config(cwd, env)
     sig = config.sigstore
-    if use_cache:  # an unchanged 1,000-package lockfile is then a JSON load, not a parse
-        use_parse_cache((cache_dir or sig.cache_dir or default_cache_dir()) / "parsed")
-    lock = read_lockfile(path)
+    root = trusted_root or (str(sig.trusted_root) if sig.trusted_root else None)
+    if root is not None and not Path(root).is_file():
+        if trusted_root is None:  # from cargo config: name the file and line that set it
+            raise ConfigError(f"trusted root not found: {root}", sig.origin("trusted-root"))
+        raise UsageError(f"trusted root not found: {root}")
+    if jobs is not None and jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    cache_root = (cache_dir or sig.cache_dir or default_cache_dir()) if use_cache else None
+    verdicts = VerdictCache(cache_root, os.path.abspath(path)) if cache_root else None
+    if verdicts is None or not verdicts.path.exists():
+        # Nothing verified for this lockfile yet: let the workers import sigstore on another
+        # core while the lockfile is parsed (pipeline.prestart_verifiers).
+        prestart_verifiers(TrustRootSpec(path=root, offline=bool(offline or sig.offline)),
+                           jobs or sig.jobs or 0)
+    # An unchanged lockfile or mochi.toml is then a JSON load, not a parse (plan_cache.py).
+    packages = lockfile_packages(path, verdicts)
     manifest_path = mochi_toml if mochi_toml is not None else path.parent / "mochi.toml"
     manifest_rules: dict[str, TrustRule] = {}
     if manifest_path.is_file():
-        manifest_rules = read_trust_rules(manifest_path, _display(manifest_path, cwd))
+        manifest_rules = trust_rules(manifest_path, _display(manifest_path, cwd), verdicts)
     elif mochi_toml is not None:
         raise UsageError(f"mochi.toml not found: {mochi_toml}")
 
     unsigned_policy = unsigned or sig.unsigned
     if unsigned_policy not in ("deny", "warn", "allow"):
         raise ConfigError(f"unsigned must be deny, warn or allow, not {unsigned_policy!r}")
-    if jobs is not None and jobs < 1:
-        raise UsageError("--jobs must be at least 1")
-    root = trusted_root or (str(sig.trusted_root) if sig.trusted_root else None)
-    if root is not None and not Path(root).is_file():
-        if trusted_root is None:  # from cargo config: name the file and line that set it
-            raise ConfigError(f"trusted root not found: {root}", sig.origin("trusted-root"))
-        raise UsageError(f"trusted root not found: {root}")
     settings = Settings(
         trust_root=TrustRootSpec(path=root, offline=bool(offline or sig.offline)),
         unsigned=unsigned_policy,
         jobs=jobs or sig.jobs or 0,
         rekor_search=bool(rekor_search if rekor_search is not None else sig.rekor_search),
         rekor_url=rekor_url or sig.rekor_url,
-        cache_dir=(cache_dir or sig.cache_dir or default_cache_dir()) if use_cache else None,
+        cache_dir=cache_root,
         cargo_home=config.cargo_home,
         # A slow-drip server defeats per-read timeouts; without an overall deadline a CI
         # gate could hang forever. 0 switches the deadline off.
@@ -141,7 +152,9 @@ def plan_check(
     policies = Policies(
         rule_lookup=rule_for, exception_lookup=exception_for, source_map=index_for
     )
-    return CheckPlan(path, lock.packages, settings, policies)
+    if verdicts is not None:
+        verdicts.flush_plan()  # only now: a plan that failed leaves nothing behind
+    return CheckPlan(path, packages, settings, policies)
 
 
 def _display(path: Path, cwd: Path) -> str:
