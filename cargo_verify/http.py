@@ -39,6 +39,7 @@ class HttpSettings:
     backoff: float = BACKOFF_BASE
     deadline: float | None = None  # monotonic time after which no new attempt starts
     max_connections: int = 64
+    cainfo: str | None = None  # CA bundle (cargo's http.cainfo / CARGO_HTTP_CAINFO)
 
 
 def make_client(settings: HttpSettings) -> LeanClient:
@@ -47,7 +48,16 @@ def make_client(settings: HttpSettings) -> LeanClient:
     # that `fetch` uses, at a small fraction of that.
     from cargo_verify.transport import LeanClient
 
+    ssl_context = None
+    if settings.cainfo is not None:
+        import ssl
+
+        try:
+            ssl_context = ssl.create_default_context(cafile=settings.cainfo)
+        except (OSError, ssl.SSLError) as exc:
+            raise InfraError(f"cannot load the CA bundle {settings.cainfo}: {exc}") from exc
     return LeanClient(
+        ssl_context=ssl_context,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         write_timeout=settings.read_timeout,

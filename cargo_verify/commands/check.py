@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from cargo_verify.cache import VerdictCache
 from cargo_verify.errors import CargoVerifyError, ConfigError, UsageError
+from cargo_verify.http import HttpSettings
 from cargo_verify.model import Package, Report, TrustRule
 from cargo_verify.pipeline import (
     Policies,
@@ -111,6 +112,7 @@ def plan_check(
         rekor_url=rekor_url or sig.rekor_url,
         cache_dir=cache_root,
         cargo_home=config.cargo_home,
+        http=HttpSettings(cainfo=str(config.http_cainfo) if config.http_cainfo else None),
         # A slow-drip server defeats per-read timeouts; without an overall deadline a CI
         # gate could hang forever. 0 switches the deadline off.
         timeout=DEFAULT_TIMEOUT if timeout is None else (timeout or None),
