@@ -326,7 +326,7 @@ def cached_crate_path(
     if checksum is None:
         return None
     for candidate in sorted(cache.glob(f"*/{_glob_escape(file_name)}")):
-        if candidate.is_file() and _sha256_file(candidate) == checksum:
+        if candidate.is_file() and sha256_file(candidate) == checksum:
             return candidate
     return None
 
@@ -335,7 +335,8 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """SHA-256 (hex) of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):

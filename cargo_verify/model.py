@@ -168,22 +168,17 @@ class Verdict:
         if self.status is not Status.VERIFIED:
             out["reason"] = self.reason
             out["code"] = str(self.code) if self.code else None
-        if self.rekor_log_index is not None:
-            out["rekor_log_index"] = self.rekor_log_index
-        if self.issuer is not None:
-            out["issuer"] = self.issuer
-        if self.identity is not None:
-            out["identity"] = self.identity
-        if self.repository is not None:
-            out["repository"] = self.repository
-        if self.workflow is not None:
-            out["workflow"] = self.workflow
-        if self.matched_form is not None:
-            out["matched_form"] = self.matched_form
-        if self.policy is not None:
-            out["policy"] = self.policy
-        if self.evidence is not None:
-            out["evidence"] = self.evidence
+        optional = (
+            ("rekor_log_index", self.rekor_log_index),
+            ("issuer", self.issuer),
+            ("identity", self.identity),
+            ("repository", self.repository),
+            ("workflow", self.workflow),
+            ("matched_form", self.matched_form),
+            ("policy", self.policy),
+            ("evidence", self.evidence),
+        )
+        out.update((key, value) for key, value in optional if value is not None)
         if self.package.line is not None:
             out["line"] = self.package.line
         out.update(self.extra)

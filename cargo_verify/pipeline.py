@@ -12,7 +12,6 @@ from __future__ import annotations
 import atexit
 import contextvars
 import datetime as dt
-import hashlib
 import json
 import os
 import re
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cargo_verify.cache import VerdictCache, cache_key
+from cargo_verify.cargo_home import sha256_file
 from cargo_verify.errors import InfraError
 from cargo_verify.http import HttpSettings, NotFound, fetch, make_client
 from cargo_verify.model import Code, Package, Report, Status, TrustRule, Verdict
@@ -277,12 +277,6 @@ _network_slot: contextvars.ContextVar[_NetworkSlot | None] = contextvars.Context
 )
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 _INLINE_HASH_BYTES = 1 << 20  # smaller files are hashed on the loop: a thread hop costs more
@@ -295,7 +289,7 @@ async def _hash_cached(path: Path) -> str:
         small = path.stat().st_size <= _INLINE_HASH_BYTES
     except OSError:
         small = False  # let the hashing report the problem
-    return _sha256_file(path) if small else await asyncio.to_thread(_sha256_file, path)
+    return sha256_file(path) if small else await asyncio.to_thread(sha256_file, path)
 
 
 def _retrieve_outcome(task: asyncio.Future[Any]) -> None:
@@ -437,7 +431,7 @@ class Pipeline:
         if record is None:
             return None
         cached_tarball = self._cargo_cache_path(package)
-        if cached_tarball is not None and _sha256_file(cached_tarball) != package.checksum:
+        if cached_tarball is not None and sha256_file(cached_tarball) != package.checksum:
             return None  # re-run the full check so the tampered file is reported
         return Verdict(
             package,

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 from pathlib import Path
 
+from cargo_verify.cargo_home import sha256_file
 from cargo_verify.errors import ConfigError, UsageError
 from cargo_verify.model import TrustRule
 from cargo_verify.verify import TrustRootSpec, VerifyJob, VerifyOutcome, run_job
@@ -19,15 +19,10 @@ def artifact_sha256(artifact: str) -> str:
     match = _DIGEST.fullmatch(artifact)
     if match:
         return match.group(1).lower()
-    path = Path(artifact)
     try:
-        digest = hashlib.sha256()
-        with path.open("rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
+        return sha256_file(Path(artifact))
     except OSError as exc:
         raise UsageError(f"cannot read artifact {artifact}: {exc.strerror}") from exc
-    return digest.hexdigest()
 
 
 def verify_bundle(

@@ -727,9 +727,9 @@ class Registry:
         versions = [*self._versions.get(key, []), entry]
         if self._store is not None:
             # Files first, version record last: a crash never leaves a line without its tarball.
-            _atomic_write(self._store / "crates" / key / f"{version}.crate", crate)
+            atomic_write(self._store / "crates" / key / f"{version}.crate", crate)
             if bundle_bytes is not None:
-                _atomic_write(
+                atomic_write(
                     self._store / "bundles" / key / f"{version}.sigstore.json", bundle_bytes
                 )
             self._persist_versions(key, versions)
@@ -746,7 +746,7 @@ class Registry:
         # Keys in the order the line has them (not sorted): index lines served after a restart
         # must be byte-identical to the ones served before it.
         text = "".join(json.dumps(v.record()) + "\n" for v in versions)
-        _atomic_write(self._store / "versions" / index_path(key), text.encode())
+        atomic_write(self._store / "versions" / index_path(key), text.encode())
 
     def _load(self, store: Path) -> None:
         for path in _record_files(store / "versions"):
@@ -841,7 +841,8 @@ def _parse_record(raw: str, path: Path, number: int) -> _Version:
     return _Version(line, log_index)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write via a synced temp file and rename, so readers see old or new bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:

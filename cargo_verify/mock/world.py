@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from cargo_verify.mock.clock import Clock, SystemClock
 from cargo_verify.mock.fulcio import CertificateAuthority
 from cargo_verify.mock.keys import KeyRing
 from cargo_verify.mock.oidc import OidcIssuer
+from cargo_verify.mock.registry import atomic_write
 from cargo_verify.mock.rekor import TransparencyLog
 from cargo_verify.mock.signing import ManagedSigner
 from cargo_verify.mock.trust import client_trust_config, trusted_root
@@ -35,18 +34,6 @@ DEFAULT_SEED = "cargo-verify-test-world"
 FIXTURES_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "crates"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @dataclass
@@ -122,7 +109,7 @@ class World:
         path = state / "world.json"
         if path.exists():
             return str(json.loads(path.read_text())["seed"])
-        _atomic_write(path, json.dumps({"seed": seed}).encode())
+        atomic_write(path, json.dumps({"seed": seed}).encode())
         return seed
 
     # -- URLs -----------------------------------------------------------------------------
@@ -151,8 +138,8 @@ class World:
         """Write trusted_root.json and trust_config.json (the CLI tools want files)."""
         root = directory / "trusted_root.json"
         config = directory / "trust_config.json"
-        _atomic_write(root, json.dumps(self.trusted_root, indent=2).encode())
-        _atomic_write(config, json.dumps(self.trust_config, indent=2).encode())
+        atomic_write(root, json.dumps(self.trusted_root, indent=2).encode())
+        atomic_write(config, json.dumps(self.trust_config, indent=2).encode())
         return root, config
 
     # -- tokens ---------------------------------------------------------------------------
