@@ -6,15 +6,15 @@ semver-compatible range of a crate, and distinct names keep the cases independen
 with no acceptable version makes the whole resolution fail; such a dependency is noted as
 "nothing selected", dropped, and cargo runs again.
 
-The registry is a cargo `local-registry` (cargo-facts.md §4). `publishable_crates` only
-produces index lines and `.crate` bytes, so the same version sets can be published to the
-test world's sparse registry instead.
+The version sets are published into a private test world the way a release workflow
+publishes: a trusted publisher per crate, `PUT /api/v1/crates/new` with an OIDC token,
+signed by the registry, and yanked through the yank API. Cargo then resolves against the
+world's sparse index over HTTP on 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -23,13 +23,20 @@ import shutil
 import subprocess
 import tarfile
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
+from cargo_verify.mock.cargo_wire import build_publish_body
+from cargo_verify.mock.clock import FixedClock
+from cargo_verify.mock.registry import GITHUB_ISSUER, TrustedPublisher
+from cargo_verify.mock.world import RunningWorld, WorldOptions, serve_in_thread
 from cargo_verify.semver import Version, VersionReq, select_version
+from tests.conftest import FROZEN
 
 VersionSet = Sequence[tuple[str, bool]]  # (version, yanked)
 
@@ -117,7 +124,7 @@ class PublishableCrate:
     version: str
     yanked: bool
     crate_file: bytes  # the .crate: gzip tar, everything under `{name}-{version}/`
-    index_line: str  # one line of the registry index, without the newline
+    meta: dict[str, Any]  # the publish metadata cargo would send with it
 
 
 def _crate_file(name: str, version: str) -> bytes:
@@ -133,72 +140,74 @@ def _crate_file(name: str, version: str) -> bytes:
 
 
 def publishable_crates(crates: Mapping[str, VersionSet]) -> list[PublishableCrate]:
-    """Index lines and `.crate` bytes for each name's version set, ready for any registry."""
+    """Publish metadata and `.crate` bytes for each name's version set, in publish order."""
     published = []
     for name, versions in crates.items():
         for version, yanked in versions:
-            crate_file = _crate_file(name, version)
-            line = {
-                "name": name,
-                "vers": version,
-                "deps": [],
-                "cksum": hashlib.sha256(crate_file).hexdigest(),
-                "features": {},
-                "yanked": yanked,
-            }
-            published.append(PublishableCrate(name, version, yanked, crate_file, json.dumps(line)))
+            meta: dict[str, Any] = {"name": name, "vers": version, "deps": [], "features": {}}
+            published.append(
+                PublishableCrate(name, version, yanked, _crate_file(name, version), meta)
+            )
     return published
 
 
-def index_path(name: str) -> str:
-    """Where a crate's index file lives, relative to the index root (cargo's `make_dep_path`)."""
-    lower = name.lower()
-    if len(lower) <= 2:
-        return f"{len(lower)}/{lower}"
-    if len(lower) == 3:
-        return f"3/{lower[0]}/{lower}"
-    return f"{lower[0:2]}/{lower[2:4]}/{lower}"
+def publish_to_world(running: RunningWorld, crates: Sequence[PublishableCrate]) -> None:
+    """Publish (and yank) every version through the world's HTTP API, as a release workflow would.
 
-
-def write_local_registry(root: Path, crates: Sequence[PublishableCrate]) -> None:
-    for crate in crates:
-        index_file = root / "index" / index_path(crate.name)
-        index_file.parent.mkdir(parents=True, exist_ok=True)
-        with index_file.open("a") as lines:
-            lines.write(crate.index_line + "\n")
-        (root / f"{crate.name}-{crate.version}.crate").write_bytes(crate.crate_file)
+    Each crate name gets a trusted publisher first; every publish carries an OIDC token
+    for that publisher's workflow at the version's tag, so the registry signs it.
+    """
+    registry = running.world.registry
+    with httpx.Client(base_url=running.url, timeout=30) as client:
+        for crate in crates:
+            repository = f"semver-cases/{crate.name}"
+            registry.publishers.setdefault(
+                crate.name, TrustedPublisher(GITHUB_ISSUER, repository, "release.yml")
+            )
+            token = running.world.github_token(repository, f"refs/tags/v{crate.version}")
+            headers = {"Authorization": f"Sigstore {token}"}
+            body = build_publish_body(crate.meta, crate.crate_file)
+            done = client.put("/api/v1/crates/new", content=body, headers=headers)
+            assert done.status_code == 200, done.text
+            assert "sigstore" in done.json(), done.text
+            if crate.yanked:
+                path = f"/api/v1/crates/{crate.name}/{crate.version}/yank"
+                assert client.delete(path, headers=headers).status_code == 200
 
 
 def lock_with_cargo(
-    requirements: Mapping[str, str], registry: Path, work: Path
+    requirements: Mapping[str, str], index_url: str, work: Path
 ) -> dict[str, str | None]:
     """Version cargo locks for each dependency name, or None where resolution failed."""
     cargo = shutil.which("cargo")
     assert cargo is not None, "these tests need cargo on PATH"
     home, project = work / "cargo-home", work / "consumer"
     home.mkdir()
-    (home / "config.toml").write_text(
-        '[source.crates-io]\nreplace-with = "local"\n\n'
-        f"[source.local]\nlocal-registry = {json.dumps(str(registry))}\n"
-    )
+    (home / "config.toml").write_text(f"[registries.tw]\nindex = {json.dumps(index_url)}\n")
     (project / "src").mkdir(parents=True)
     (project / "src" / "lib.rs").write_text("")
     env = {**os.environ, "CARGO_HOME": str(home), "CARGO_TERM_COLOR": "never"}
+    env["CARGO_NET_RETRY"] = "0"
+    env.pop("CARGO_REGISTRY_DEFAULT", None)
     chosen: dict[str, str | None] = {}
     pending = dict(requirements)
     while pending:
-        deps = "".join(f"{name} = {json.dumps(req)}\n" for name, req in pending.items())
+        deps = "".join(
+            f'{name} = {{ version = {json.dumps(req)}, registry = "tw" }}\n'
+            for name, req in pending.items()
+        )
         (project / "Cargo.toml").write_text(
             '[package]\nname = "consumer"\nversion = "0.1.0"\nedition = "2021"\n\n'
             f"[dependencies]\n{deps}"
         )
         run = subprocess.run(
-            [cargo, "generate-lockfile", "--offline"],
+            [cargo, "generate-lockfile"],
             cwd=project,
             env=env,
             capture_output=True,
             text=True,
             check=False,
+            timeout=300,
         )
         if run.returncode == 0:
             lock = tomllib.loads((project / "Cargo.lock").read_text())
@@ -214,12 +223,16 @@ def lock_with_cargo(
 
 
 @pytest.fixture(scope="module")
-def cargo_choices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | None]:
-    work = tmp_path_factory.mktemp("cargo-semver")
+def cargo_choices(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str | None]]:
     crates = {f"c{number:02}": versions for number, (_, versions) in enumerate(CASES)}
-    write_local_registry(work / "registry", publishable_crates(crates))
     requirements = {f"c{number:02}": req for number, (req, _) in enumerate(CASES)}
-    return lock_with_cargo(requirements, work / "registry", work)
+    running = serve_in_thread(WorldOptions(clock=FixedClock(FROZEN), publish_fixtures=False))
+    try:
+        publish_to_world(running, publishable_crates(crates))
+        work = tmp_path_factory.mktemp("cargo-semver")
+        yield lock_with_cargo(requirements, running.world.index_url, work)
+    finally:
+        running.stop()
 
 
 def test_enough_cases_including_yanked_prerelease_and_no_match(
