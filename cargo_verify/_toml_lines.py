@@ -33,6 +33,20 @@ _SCALAR = re.compile(
     r"|[A-Za-z0-9_+.:-]+"
 )
 _ERROR_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
+# Fast paths for the common shapes (a bare key with a one-line scalar or escape-free string;
+# an array of escape-free basic strings without comments). A value counts only if what
+# follows it can end a value in a valid document, so the slow path's end position is the
+# same; anything else (dates with a space, escapes, multi-line strings, ...) takes the slow
+# path.
+_VALUE_END = r"(?=[ \t]*(?:[,}\]#\r\n]|$))"
+_SIMPLE_KEY_VALUE = re.compile(
+    r"([A-Za-z0-9_-]+)[ \t]*=[ \t]*"
+    r"(?:\"[^\"\\\n]*\"(?!\")|'[^'\n]*'(?!')|[A-Za-z0-9_+.:-]+)" + _VALUE_END
+)
+_SIMPLE_STRING_ARRAY = re.compile(
+    r'\[(?:[ \t\r\n]*"[^"\\\n]*"[ \t\r\n]*,)*(?:[ \t\r\n]*"[^"\\\n]*")?[ \t\r\n]*\]'
+)
+_SIMPLE_STRING = re.compile(r'"[^"\\\n]*"')
 
 
 class _Scanner:
@@ -92,7 +106,14 @@ class _Scanner:
         text, pos = self.text, self.pos
         char = text[pos : pos + 1]
         if char == "[":
-            self.array(path)
+            simple = _SIMPLE_STRING_ARRAY.match(text, pos)
+            if simple is None:
+                self.array(path)
+                return
+            end = simple.end()
+            for index, element in enumerate(_SIMPLE_STRING.finditer(text, pos, end)):
+                self.record((*path, index), element.start())
+            self.pos = end
         elif char == "{":
             self.inline_table(path)
         elif char == '"' or char == "'":
@@ -138,6 +159,11 @@ class _Scanner:
 
     def key_value(self, table: KeyPath) -> None:
         start = self.pos
+        simple = _SIMPLE_KEY_VALUE.match(self.text, start)
+        if simple is not None:
+            self.record((*table, simple.group(1)), start)
+            self.pos = simple.end()
+            return
         keys = self.dotted_key()
         path = table
         for key in keys:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +119,8 @@ class VerdictCache:
     def _write(self, entries: dict[str, dict[str, Any]]) -> bool:
         document = {"format": _FORMAT, "entries": entries, "plan": self._plan}
         data = json.dumps(document, sort_keys=True).encode()
+        import tempfile  # ~5 ms (shutil, lzma, bz2): a warm run that changes nothing skips it
+
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")

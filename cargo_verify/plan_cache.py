@@ -49,10 +49,11 @@ def _file_bytes(path: Path) -> bytes | None:
 def lockfile_packages(path: Path, cache: VerdictCache | None) -> list[Package]:
     """`read_lockfile(path).packages`, from the cache when the file is unchanged."""
     from cargo_verify._toml_lines import decode_toml_bytes
-    from cargo_verify.lockfile import parse_lockfile, read_lockfile
 
     data = _file_bytes(path) if cache is not None else None
     if cache is None or data is None:
+        from cargo_verify.lockfile import read_lockfile
+
         return read_lockfile(path).packages
     digest = _digest(data)
     rows = cache.plan_get("lockfile", digest)
@@ -62,6 +63,8 @@ def lockfile_packages(path: Path, cache: VerdictCache | None) -> list[Package]:
         except TypeError:
             pass
     # the very bytes that were hashed, read as read_lockfile reads them
+    from cargo_verify.lockfile import parse_lockfile  # not imported when the cache answers
+
     packages = parse_lockfile(decode_toml_bytes(data, str(path)), str(path)).packages
     cache.plan_put("lockfile", digest, [_fields(p) for p in packages])
     return packages
@@ -70,10 +73,11 @@ def lockfile_packages(path: Path, cache: VerdictCache | None) -> list[Package]:
 def trust_rules(path: Path, display: str, cache: VerdictCache | None) -> dict[str, TrustRule]:
     """`read_trust_rules(path, display)`, from the cache when the file is unchanged."""
     from cargo_verify._toml_lines import decode_toml_bytes
-    from cargo_verify.manifest import parse_manifest, read_trust_rules
 
     data = _file_bytes(path) if cache is not None else None
     if cache is None or data is None:
+        from cargo_verify.manifest import read_trust_rules
+
         return read_trust_rules(path, display)
     digest = _digest(data, display)
     table = cache.plan_get("mochi", digest)
@@ -82,6 +86,8 @@ def trust_rules(path: Path, display: str, cache: VerdictCache | None) -> dict[st
             return {crate: TrustRule(**fields) for crate, fields in table.items()}
         except TypeError:
             pass
+    from cargo_verify.manifest import parse_manifest  # not imported when the cache answers
+
     rules = parse_manifest(decode_toml_bytes(data, display), display).trust_rules()
     stored = {crate: dict(zip(_RULE_FIELDS, _fields(rule), strict=True))
               for crate, rule in rules.items()}

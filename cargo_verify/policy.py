@@ -16,6 +16,7 @@ of the signer's identity, and the report says which one matched:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING
 from cargo_verify.model import TrustRule
 
 if TYPE_CHECKING:
-    from cryptography.x509 import Certificate
+    from cryptography.x509 import Certificate, ObjectIdentifier
 
 _FULCIO_OID = "1.3.6.1.4.1.57264.1."
 _RAW = {"issuer": 1, "trigger": 2, "sha": 3, "workflow_name": 4, "repository": 5, "ref": 6}
@@ -117,14 +118,22 @@ class SignerIdentity:
         return ", ".join(parts)
 
 
+@functools.cache
+def _fulcio_oids() -> dict[ObjectIdentifier, int]:
+    """The Fulcio extensions read here, by OID (hashing an OID is much cheaper than
+    rendering its dotted string, and a certificate has ~30 extensions)."""
+    from cryptography.x509 import ObjectIdentifier
+
+    return {ObjectIdentifier(f"{_FULCIO_OID}{n}"): n for n in (*_RAW.values(), *_DER.values())}
+
+
 def _extension_values(cert: Certificate) -> dict[int, bytes]:
+    wanted = _fulcio_oids()
     values: dict[int, bytes] = {}
     for ext in cert.extensions:
-        oid = ext.oid.dotted_string
-        if oid.startswith(_FULCIO_OID):
-            tail = oid[len(_FULCIO_OID) :]
-            if tail.isdigit():
-                values[int(tail)] = ext.value.value  # UnrecognizedExtension: raw DER bytes
+        number = wanted.get(ext.oid)
+        if number is not None:
+            values[number] = ext.value.value  # UnrecognizedExtension: raw DER bytes
     return values
 
 

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from cargo_verify.errors import ConfigError, InfraError
 from cargo_verify.model import Code, TrustRule
-from cargo_verify.policy import Decision, evaluate, signer_identity
 from cargo_verify.transparency import BundleSummary, EvidenceError, summarize_bundle
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # policy.py is imported where used: a warm run never needs it
     from cryptography.x509 import Certificate
     from sigstore.models import TrustedRoot
     from sigstore.verify import Verifier
+
+    from cargo_verify.policy import Decision
 
 PUBLIC_GOOD = "public-good"
 IN_TOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -119,6 +120,8 @@ class _RulePolicy:
 
     def verify(self, cert: Certificate) -> None:
         from sigstore.errors import VerificationError
+
+        from cargo_verify.policy import evaluate, signer_identity
 
         self.decision = evaluate(self.rule, signer_identity(cert))
         if not self.decision.ok:
@@ -343,6 +346,8 @@ def _outcome(
 def certificate_identity_from_bundle(bundle_json: str) -> str | None:
     """The SAN of a bundle's leaf certificate, for messages about bundles that failed early."""
     from cryptography import x509
+
+    from cargo_verify.policy import signer_identity
 
     try:
         document = json.loads(bundle_json)

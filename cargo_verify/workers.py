@@ -116,6 +116,8 @@ def _import_sigstore() -> None:
     import sigstore.verify  # noqa: F401
     import sigstore_models.common.v1  # noqa: F401
 
+    import cargo_verify.policy  # noqa: F401  (imported by verify.py on first use)
+
 
 def _leader(spec: TrustRootSpec, pipes: list[tuple[int, int]]) -> None:
     """Import sigstore once, fork the other workers, serve worker 0, reap the others.
