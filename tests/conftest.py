@@ -176,3 +176,13 @@ def check_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
         return CheckRun(code, out, err)
 
     return run
+
+def index_log_index(running: RunningWorld, name: str, version: str) -> int:
+    """The Rekor log index the world's registry publishes for a release."""
+    body = running.world.registry.index_file(name)
+    assert body is not None
+    for line in body.splitlines():
+        entry = json.loads(line)
+        if entry["vers"] == version:
+            return int(entry["sigstore"]["rekor_log_index"])
+    raise AssertionError(f"{name} {version} is not in the index")

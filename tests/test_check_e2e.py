@@ -13,7 +13,13 @@ import threading
 from pathlib import Path
 
 from cargo_verify.mock.world import RunningWorld
-from tests.conftest import CheckRunner, LockedProject, cargo_env, lock_project
+from tests.conftest import (
+    CheckRunner,
+    LockedProject,
+    cargo_env,
+    index_log_index,
+    lock_project,
+)
 
 GITHUB_ISSUER = "https://token.actions.githubusercontent.com"
 SIGNED_DEPENDENCIES = """\
@@ -28,15 +34,6 @@ def release_identity(name: str, version: str) -> str:
     return f"https://github.com/example/{name}/.github/workflows/release.yml@refs/tags/v{version}"
 
 
-def index_log_index(running: RunningWorld, name: str, version: str) -> int:
-    """The Rekor log index the world's registry publishes for a release."""
-    body = running.world.registry.index_file(name)
-    assert body is not None
-    for line in body.splitlines():
-        entry = json.loads(line)
-        if entry["vers"] == version:
-            return int(entry["sigstore"]["rekor_log_index"])
-    raise AssertionError(f"{name} {version} is not in the index")
 
 
 def test_lockfile_from_real_cargo_verifies(

@@ -21,7 +21,14 @@ import pytest
 
 from cargo_verify.mock.clock import FixedClock
 from cargo_verify.mock.world import RunningWorld, WorldOptions, serve_in_thread
-from tests.conftest import FROZEN, CheckRun, CheckRunner, LockedProject, lock_project
+from tests.conftest import (
+    FROZEN,
+    CheckRun,
+    CheckRunner,
+    LockedProject,
+    index_log_index,
+    lock_project,
+)
 
 SIGNED_DEPENDENCIES = """\
 mochi-example = { version = "0.1", registry = "mochi" }
@@ -57,14 +64,6 @@ def assert_only_failure(run: CheckRun, key: str, code: str, *in_reason: str) -> 
     return failed
 
 
-def log_index_of(running: RunningWorld, name: str, version: str) -> int:
-    body = running.world.registry.index_file(name)
-    assert body is not None
-    for line in body.splitlines():
-        entry = json.loads(line)
-        if entry["vers"] == version:
-            return int(entry["sigstore"]["rekor_log_index"])
-    raise AssertionError(f"{name} {version} is not in the index")
 
 
 @pytest.fixture
@@ -172,7 +171,7 @@ def test_index_cksum_disagrees_with_lockfile(
 def test_index_names_another_crates_rekor_entry(
     fresh_world: RunningWorld, private_project: LockedProject, check_cli: CheckRunner
 ) -> None:
-    borrowed = log_index_of(fresh_world, "mochi-util", "0.2.0")
+    borrowed = index_log_index(fresh_world, "mochi-util", "0.2.0")
     fresh_world.world.faults.set(  # type: ignore[attr-defined]
         {"index": {"mochi-log@0.1.0": {"sigstore": {"rekor_log_index": borrowed}}}}
     )
@@ -200,7 +199,7 @@ def test_bundle_and_log_index_disagree(
     fresh_world: RunningWorld, private_project: LockedProject, check_cli: CheckRunner
 ) -> None:
     own_bundle = "/bundles/mochi-log/0.1.0/bundle.sigstore.json"
-    other_entry = log_index_of(fresh_world, "mochi-util", "0.2.0")
+    other_entry = index_log_index(fresh_world, "mochi-util", "0.2.0")
     fresh_world.world.faults.set(  # type: ignore[attr-defined]
         {"index": {"mochi-log@0.1.0": {
             "sigstore": {"bundle": own_bundle, "rekor_log_index": other_entry}
@@ -216,8 +215,8 @@ def test_rekor_serves_another_entrys_body(tmp_path: Path, check_cli: CheckRunner
     running = serve_in_thread(WorldOptions(evidence="rekor", clock=FixedClock(FROZEN)))
     try:
         project = lock_project(tmp_path, {"mochi": running}, SIGNED_DEPENDENCIES)
-        entry = log_index_of(running, "mochi-log", "0.1.0")
-        other = log_index_of(running, "mochi-util", "0.2.0")
+        entry = index_log_index(running, "mochi-log", "0.1.0")
+        other = index_log_index(running, "mochi-util", "0.2.0")
         running.world.faults.set(  # type: ignore[attr-defined]
             {"rekor_entry": {str(entry): {"body_from": other}}}
         )

@@ -14,6 +14,7 @@ One host and port for every service, laid out like the real ones:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -114,23 +115,20 @@ def build_app(world: World) -> Starlette:
         ((_, inner),) = entry.items()
         return _json(faults.rekor_entry(world, int(inner["logIndex"]), entry))
 
-    async def rekor_retrieve(request: Request) -> Response:
+    async def _rekor_query(request: Request, query: Callable[[dict[str, Any]], Any]) -> Response:
         body = await _body_json(request)
         if not isinstance(body, dict):
             return _error(400, "request body must be a JSON object")
         try:
-            return _json(world.log.retrieve(body))
+            return _json(query(body))
         except RekorError as exc:
             return _error(exc.status, exc.message)
 
+    async def rekor_retrieve(request: Request) -> Response:
+        return await _rekor_query(request, world.log.retrieve)
+
     async def rekor_search(request: Request) -> Response:
-        body = await _body_json(request)
-        if not isinstance(body, dict):
-            return _error(400, "request body must be a JSON object")
-        try:
-            return _json(world.log.search(body))
-        except RekorError as exc:
-            return _error(exc.status, exc.message)
+        return await _rekor_query(request, world.log.search)
 
     async def rekor_log(request: Request) -> Response:
         return _json(world.log.log_info())
