@@ -60,8 +60,12 @@ def cargo_bin() -> str:
 
 def run_cargo(args: list[str], cwd: Path, cargo_home: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [cargo_bin(), *args], cwd=cwd, env=cargo_env(cargo_home), text=True,
-        capture_output=True, timeout=300,
+        [cargo_bin(), *args],
+        cwd=cwd,
+        env=cargo_env(cargo_home),
+        text=True,
+        capture_output=True,
+        timeout=300,
     )
 
 
@@ -177,6 +181,7 @@ def check_cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str
 
     return run
 
+
 def index_log_index(running: RunningWorld, name: str, version: str) -> int:
     """The Rekor log index the world's registry publishes for a release."""
     body = running.world.registry.index_file(name)
@@ -186,3 +191,23 @@ def index_log_index(running: RunningWorld, name: str, version: str) -> int:
         if entry["vers"] == version:
             return int(entry["sigstore"]["rekor_log_index"])
     raise AssertionError(f"{name} {version} is not in the index")
+
+
+def crate_archive(name: str, version: str, lib_rs: str = "") -> bytes:
+    """A minimal valid `.crate`: a gzip tar with `NAME-VERSION/Cargo.toml` and `src/lib.rs`."""
+    import gzip
+    import io
+    import tarfile
+
+    files = {
+        "Cargo.toml": f'[package]\nname = "{name}"\nversion = "{version}"\nedition = "2021"\n',
+        "src/lib.rs": lib_rs,
+    }
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as archive:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{name}-{version}/{path}")
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            archive.addfile(info, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)

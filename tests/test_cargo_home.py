@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import os
 import shutil
 import subprocess
-import tarfile
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -30,6 +27,7 @@ from cargo_verify.cargo_home import (
     source_identity,
     stable_hash,
 )
+from tests.conftest import crate_archive
 
 # cargo-facts.md §5: directories observed with cargo 1.95.
 OBSERVED_DIRS = [
@@ -179,25 +177,13 @@ def test_cached_crate_path_in_a_local_registry(tmp_path: Path) -> None:
 # -- real cargo ---------------------------------------------------------------------------
 
 
-def _crate_bytes(name: str, version: str) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        for path, text in (
-            ("Cargo.toml", f'[package]\nname = "{name}"\nversion = "{version}"\n'),
-            ("src/lib.rs", ""),
-        ):
-            data = text.encode()
-            info = tarfile.TarInfo(f"{name}-{version}/{path}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(buffer.getvalue(), mtime=0)
 
 
 @pytest.fixture
 def sparse_registry(tmp_path: Path) -> Iterator[tuple[str, bytes]]:
     """A one-crate sparse registry on 127.0.0.1 (cargo-facts.md §3), served from a thread."""
     root = tmp_path / "reg"
-    crate = _crate_bytes("MixedCase", "0.1.0")
+    crate = crate_archive("MixedCase", "0.1.0")
     _put(root / "dl/MixedCase-0.1.0.crate", crate)
     line = {
         "name": "MixedCase",

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import os
-import tarfile
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -23,6 +20,7 @@ from cargo_verify.mock.registry import GITHUB_ISSUER, TrustedPublisher, Unsigned
 from cargo_verify.mock.world import RunningWorld
 from cargo_verify.model import Code
 from cargo_verify.pin_record import RECORD_FILE_NAME, parse_record
+from tests.conftest import crate_archive
 
 APPROVER = "Test Approver <approver@example.com>"
 
@@ -82,19 +80,7 @@ def index_checksum(running: RunningWorld, name: str, version: str) -> str:
 
 
 def crate_file(name: str, version: str) -> bytes:
-    """A minimal .crate: `NAME-VERSION/` holding a Cargo.toml that agrees, and a lib."""
-    files = {
-        "Cargo.toml": f'[package]\nname = "{name}"\nversion = "{version}"\nedition = "2021"\n',
-        "src/lib.rs": f'pub fn version() -> &\'static str {{ "{version}" }}\n',
-    }
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as archive:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"{name}-{version}/{path}")
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            archive.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
+    return crate_archive(name, version, f'pub fn version() -> &\'static str {{ "{version}" }}\n')
 
 
 def publish(running: RunningWorld, name: str, version: str, authorization: str) -> str:

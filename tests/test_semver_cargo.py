@@ -14,14 +14,11 @@ world's sparse index over HTTP on 127.0.0.1.
 
 from __future__ import annotations
 
-import gzip
-import io
 import json
 import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tomllib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,7 +33,7 @@ from cargo_verify.mock.clock import FixedClock
 from cargo_verify.mock.registry import GITHUB_ISSUER, TrustedPublisher
 from cargo_verify.mock.world import RunningWorld, WorldOptions, serve_in_thread
 from cargo_verify.semver import Version, VersionReq, select_version
-from tests.conftest import FROZEN
+from tests.conftest import FROZEN, crate_archive
 
 VersionSet = Sequence[tuple[str, bool]]  # (version, yanked)
 
@@ -127,16 +124,6 @@ class PublishableCrate:
     meta: dict[str, Any]  # the publish metadata cargo would send with it
 
 
-def _crate_file(name: str, version: str) -> bytes:
-    manifest = f'[package]\nname = "{name}"\nversion = "{version}"\nedition = "2021"\n'
-    members = {"Cargo.toml": manifest.encode(), "src/lib.rs": b""}
-    tar_bytes = io.BytesIO()
-    with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for path, data in members.items():
-            info = tarfile.TarInfo(f"{name}-{version}/{path}")
-            info.size, info.mtime, info.mode = len(data), 1153704088, 0o644
-            tar.addfile(info, io.BytesIO(data))
-    return gzip.compress(tar_bytes.getvalue(), mtime=0)
 
 
 def publishable_crates(crates: Mapping[str, VersionSet]) -> list[PublishableCrate]:
@@ -146,7 +133,7 @@ def publishable_crates(crates: Mapping[str, VersionSet]) -> list[PublishableCrat
         for version, yanked in versions:
             meta: dict[str, Any] = {"name": name, "vers": version, "deps": [], "features": {}}
             published.append(
-                PublishableCrate(name, version, yanked, _crate_file(name, version), meta)
+                PublishableCrate(name, version, yanked, crate_archive(name, version), meta)
             )
     return published
 

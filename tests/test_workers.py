@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import json
 import os
 import signal
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -19,18 +17,11 @@ from cargo_verify.mock.world import PUBLISH_AUDIENCE, World, WorldOptions
 from cargo_verify.model import Code, TrustRule
 from cargo_verify.verify import TrustRootSpec, VerifyJob
 from cargo_verify.workers import ForkedVerifiers
+from tests.conftest import crate_archive
 
 REPOSITORY = "example/worker-test"
 
 
-def _crate(name: str, version: str) -> bytes:
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w:gz") as archive:
-        manifest = f'[package]\nname = "{name}"\nversion = "{version}"\n'.encode()
-        info = tarfile.TarInfo(f"{name}-{version}/Cargo.toml")
-        info.size = len(manifest)
-        archive.addfile(info, io.BytesIO(manifest))
-    return raw.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +34,7 @@ def signed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[VerifyJ
     jobs = []
     for number in range(3):
         name = f"worker-crate-{number}"
-        data = _crate(name, "1.0.0")
+        data = crate_archive(name, "1.0.0")
         world.registry.publishers[name] = TrustedPublisher(
             issuer=claims["iss"], repository=REPOSITORY, workflow="release.yml")
         meta = {"name": name, "vers": "1.0.0", "deps": [], "features": {}}

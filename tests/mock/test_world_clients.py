@@ -32,6 +32,7 @@ from sigstore.verify import Verifier
 from sigstore.verify.policy import Identity
 from sigstore_models.common.v1 import HashAlgorithm, HashOutput, MessageSignature
 
+from cargo_verify.mock.cargo_wire import index_path
 from cargo_verify.mock.clock import FixedClock
 from cargo_verify.mock.registry import TrustedPublisher
 from cargo_verify.mock.world import RunningWorld, WorldOptions, serve_in_thread
@@ -278,7 +279,7 @@ def download_evidence(world: RunningWorld) -> list[Evidence]:
     with httpx.Client() as http:
         for release in world.world.fixtures:
             publisher = world.world.registry.publishers[release.name]
-            index = http.get(f"{base}/index/{_index_path(release.name)}")
+            index = http.get(f"{base}/index/{index_path(release.name)}")
             assert index.status_code == 200
             lines = [json.loads(raw) for raw in index.text.splitlines()]
             (line,) = [x for x in lines if x["vers"] == release.version]
@@ -298,13 +299,6 @@ def download_evidence(world: RunningWorld) -> list[Evidence]:
     return found
 
 
-def _index_path(name: str) -> str:
-    lower = name.lower()
-    if len(lower) <= 2:
-        return f"{len(lower)}/{lower}"
-    if len(lower) == 3:
-        return f"3/{lower[0]}/{lower}"
-    return f"{lower[:2]}/{lower[2:4]}/{lower}"
 
 
 def verifier_for(world: RunningWorld, directory: Path) -> Verifier:

@@ -6,16 +6,13 @@ Everything is read over HTTP, the way a client sees it, and checked with sigstor
 from __future__ import annotations
 
 import base64
-import gzip
 import hashlib
-import io
 import json
 import os
 import signal
 import struct
 import subprocess
 import sys
-import tarfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ from sigstore.models import TransparencyLogEntry, TrustedRoot
 from cargo_verify.mock.clock import FixedClock
 from cargo_verify.mock.registry import load_fixture_publishers
 from cargo_verify.mock.world import FIXTURES_DIR, RunningWorld, WorldOptions, serve_in_thread
+from tests.conftest import crate_archive
 
 FROZEN = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 CARGO_VERIFY = Path(sys.executable).parent / "cargo-verify"
@@ -174,19 +172,7 @@ def serving() -> Iterator[list[Served]]:
 
 
 def crate_file(name: str, version: str) -> bytes:
-    """A minimal `.crate`: a gzip tar with `name-version/Cargo.toml` and `src/lib.rs`."""
-    files = {
-        "Cargo.toml": f'[package]\nname = "{name}"\nversion = "{version}"\nedition = "2021"\n',
-        "src/lib.rs": "pub fn restarted() {}\n",
-    }
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w") as archive:
-        for path, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(f"{name}-{version}/{path}")
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            archive.addfile(info, io.BytesIO(data))
-    return gzip.compress(raw.getvalue(), mtime=0)
+    return crate_archive(name, version, "pub fn restarted() {}\n")
 
 
 def publish(http: httpx.Client, served: Served, name: str, repository: str, version: str) -> None:
