@@ -11,7 +11,11 @@ for every size times, on the same data:
   cold-0ms     the same with latency off
   warm         the same lockfile again (verification cache filled by `cold`)
   warm+cargo   warm, with every `.crate` in cargo's cache (each one is re-hashed)
-  prefetched   empty verification cache, `.crate` files in cargo's cache, latency off
+  tarballs-cached  empty verification cache, `.crate` files in cargo's cache, index files and
+               evidence over HTTP, latency off
+  prefetched   what baseline b gets: `.crate` files in cargo's cache and the evidence in
+               cargo-verify's evidence store (as after a trust-policy change), empty
+               verification cache, latency off
   baseline-a   the same work sequentially with httpx + sigstore's Verifier (latency on/off)
   baseline-b   `sigstore verify identity` over pre-fetched tarballs and bundles
 
@@ -139,6 +143,15 @@ class SizeBench:
             )
         return home
 
+    def _evidence_only(self, filled_cache: Path) -> Path:
+        """A verification cache directory holding only the evidence store of `filled_cache`."""
+        directory = self._fresh("cache-prefetched")
+        stores = list(filled_cache.glob("evidence-*.bin"))
+        if len(stores) != 1:
+            raise SystemExit(f"expected one evidence store in {filled_cache}, found {stores}")
+        shutil.copyfile(stores[0], directory / stores[0].name)
+        return directory
+
     def _prefetched_files(self) -> list[Path]:
         directory = self._fresh("prefetched")
         files = []
@@ -182,6 +195,7 @@ class SizeBench:
     def check(
         self, name: str, latency_ms: float, cache_dir: Path, cargo_home: Path,
         expect_exit: int = 0, profile_out: Path | None = None,
+        expect_evidence: str | None = None,
     ) -> dict[str, Any]:
         self.server.set_latency(latency_ms)
         command = tool_command()
@@ -210,6 +224,9 @@ class SizeBench:
             )
         evidence = sorted({str(p.get("evidence", "")).split(" ")[0] for p in report["packages"]
                            if p.get("status") == "verified"})
+        if expect_evidence is not None and evidence != [expect_evidence]:
+            raise SystemExit(f"{name}: expected every verdict from {expect_evidence} evidence, "
+                             f"found {evidence}")
         if profile_out is None:
             self._record(name, measured, verified, latency_ms=latency_ms, evidence=evidence)
         return {"report": report, "measured": measured}
@@ -281,7 +298,9 @@ class SizeBench:
             cache_0 = self._fresh("cache-cold-0")
             self.check("cold-0ms", 0, cache_0, self._fresh("cargo-home-empty"))
             self.check("warm+cargo", 0, cache_0, cargo_home)
-            self.check("prefetched", 0, self._fresh("cache-prefetched"), cargo_home)
+            self.check("tarballs-cached", 0, self._fresh("cache-tarballs"), cargo_home)
+            self.check("prefetched", 0, self._evidence_only(cold_cache), cargo_home,
+                       expect_evidence="stored")
             self.baseline_b(files)
         self.baseline_a("baseline-a", latency)
         self.baseline_a("baseline-a-0ms", 0)
@@ -294,6 +313,7 @@ class SizeBench:
             "vs_baseline_a_latency": _ratio(runs["baseline-a"], runs["cold"]),
             "vs_baseline_a_0ms": _ratio(runs["baseline-a-0ms"], runs["cold-0ms"]),
             "vs_baseline_b_prefetched": _ratio(runs["baseline-b"], runs["prefetched"]),
+            "vs_baseline_b_tarballs_cached": _ratio(runs["baseline-b"], runs["tarballs-cached"]),
         }
         return {"size": self.size, "latency_ms": latency, "runs": runs, "ratios": ratios, **extra}
 
@@ -408,8 +428,8 @@ def linearity(sizes: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-ROW_ORDER = ["cold", "cold-0ms", "warm", "warm+cargo", "prefetched", "baseline-a",
-             "baseline-a-0ms", "baseline-b"]
+ROW_ORDER = ["cold", "cold-0ms", "warm", "warm+cargo", "tarballs-cached", "prefetched",
+             "baseline-a", "baseline-a-0ms", "baseline-b"]
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -427,7 +447,8 @@ def print_table(results: dict[str, Any]) -> None:
                   f"{run['verified']:>5}")
         r = entry["ratios"]
         print(f"{'':>5} speed-up: {r['vs_baseline_a_latency']}x vs a ({entry['latency_ms']:g} ms),"
-              f" {r['vs_baseline_a_0ms']}x vs a (0 ms), {r['vs_baseline_b_prefetched']}x vs b")
+              f" {r['vs_baseline_a_0ms']}x vs a (0 ms), {r['vs_baseline_b_prefetched']}x vs b"
+              f" ({r['vs_baseline_b_tarballs_cached']}x with index and evidence over HTTP)")
     memory = results["memory"]
     print(f"\nmemory run: {memory['crates']} crates, {memory['big_tarballs']} of "
           f"{memory['largest_tarball_mb']} MB: peak RSS {memory['peak_rss_mb']:.1f} MB "

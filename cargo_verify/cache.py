@@ -54,8 +54,7 @@ class VerdictCache:
 
     def __init__(self, directory: Path, scope: str | None = None) -> None:
         self.directory = directory
-        name = hashlib.sha256((scope or "").encode()).hexdigest()[:32]
-        self.path = directory / f"lock-{name}.json"
+        self.path = directory / f"lock-{scope_file_stem(scope)}.json"
         self._loaded: dict[str, dict[str, Any]] | None = None
         self._plan: dict[str, dict[str, Any]] = {}
         self._used: dict[str, dict[str, Any]] = {}
@@ -118,20 +117,35 @@ class VerdictCache:
 
     def _write(self, entries: dict[str, dict[str, Any]]) -> bool:
         document = {"format": _FORMAT, "entries": entries, "plan": self._plan}
-        data = json.dumps(document, sort_keys=True).encode()
-        import tempfile  # ~5 ms (shutil, lzma, bz2): a warm run that changes nothing skips it
-
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".json")
-            try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError:
-            return False  # a cache that cannot be written only costs speed
+        if not replace_cache_file(self.directory, self.path,
+                                  json.dumps(document, sort_keys=True).encode()):
+            return False
         self._plan_dirty = False
         return True
+
+
+def scope_file_stem(scope: str | None) -> str:
+    """The part of a cache file's name that stands for its lockfile."""
+    return hashlib.sha256((scope or "").encode()).hexdigest()[:32]
+
+
+def replace_cache_file(directory: Path, path: Path, data: bytes) -> bool:
+    """Write `data` to `path` through a temporary file and a rename, so a concurrent reader
+    sees the old file or the new one, never half of one. False when it cannot be written:
+    a cache that cannot be written only costs speed. Not fsynced: a file cut short by a
+    crash is ignored by its reader."""
+    import tempfile  # ~5 ms (shutil, lzma, bz2): a warm run that changes nothing skips it
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=path.suffix)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError:
+        return False
+    return True

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from cargo_verify.cache import VerdictCache, cache_key
 from cargo_verify.cargo_home import sha256_file
 from cargo_verify.errors import InfraError
+from cargo_verify.evidence_store import EvidenceKey, EvidenceStore, StoredEvidence
 from cargo_verify.http import HttpSettings, NotFound, fetch, make_client
 from cargo_verify.model import Code, Package, Report, Status, TrustRule, Verdict
 from cargo_verify.registry import (
@@ -49,6 +50,7 @@ UNSIGNED_POLICIES = ("deny", "warn", "allow")
 MAX_SEARCH_ENTRIES = 10
 PUBLIC_GOOD_REKOR = "https://rekor.sigstore.dev"
 _SHA256_RE = re.compile(r"\b[0-9a-f]{64}\b")
+STORED_PREFIX = "stored "  # in a verdict's `evidence`: it came from the evidence store
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,7 @@ class _Settled:
     results: list[Verdict | None]  # by package position; None while pending
     pending: list[int]  # positions still to check over the network
     cache: VerdictCache | None
+    evidence: EvidenceStore | None
 
 
 _prestarted: ForkedVerifiers | None = None
@@ -313,6 +316,7 @@ class Pipeline:
         self._root_digest: str | None = None
         self._cargo_cache_exists: bool | None = None
         self._root_rekor_url: str | None = None
+        self._evidence: EvidenceStore | None = None
 
     # -- public entry -------------------------------------------------------------------
     async def run(self, packages: Sequence[Package], lockfile: str | None = None) -> Report:
@@ -331,6 +335,7 @@ class Pipeline:
         if self.settings.cache_dir:
             scope = os.path.abspath(lockfile) if lockfile else None
             cache = VerdictCache(self.settings.cache_dir, scope)
+            self._evidence = EvidenceStore(self.settings.cache_dir, scope)
         results: list[Verdict | None] = [None] * len(packages)
         pending: list[int] = []
         for i, package in enumerate(packages):
@@ -351,7 +356,7 @@ class Pipeline:
         for verdict in results:
             if verdict is not None:
                 self.progress("done", verdict)
-        return _Settled(results, pending, cache)
+        return _Settled(results, pending, cache, self._evidence)
 
     async def _verify_pending(self, packages: Sequence[Package], settled: _Settled) -> None:
         import asyncio
@@ -388,6 +393,10 @@ class Pipeline:
         discard_prestarted()  # started for nothing: every package was settled without it
         if settled.cache is not None:
             settled.cache.flush()
+        if settled.evidence is not None and settled.evidence.has_additions:
+            settled.evidence.flush({
+                key for key in map(self._evidence_key, packages) if key is not None
+            })
         final = tuple(v for v in settled.results if v is not None)
         assert len(final) == len(packages)
         return Report(verdicts=final, lockfile=lockfile)
@@ -457,9 +466,22 @@ class Pipeline:
                 "matched_form": verdict.matched_form,
                 "repository": verdict.repository,
                 "workflow": verdict.workflow,
-                "evidence": verdict.evidence,
+                "evidence": (verdict.evidence or "").removeprefix(STORED_PREFIX) or None,
             },
         )
+
+    def _evidence_key(self, package: Package) -> EvidenceKey | None:
+        if package.source is None or package.checksum is None:
+            return None
+        index = self.policies.index_url(package.source)
+        if index is None:
+            return None
+        return (index, package.name, package.version, package.checksum)
+
+    def _remember(self, package: Package, evidence: StoredEvidence) -> None:
+        key = self._evidence_key(package)
+        if self._evidence is not None and key is not None:
+            self._evidence.add(key, evidence)
 
     # -- the network + verify path ------------------------------------------------------
     async def _check_guarded(self, package: Package, verifiers: _Verifiers) -> Verdict:
@@ -531,6 +553,16 @@ class Pipeline:
         registry = self._registry(package.source)
         rule = self.policies.rule_for(package.name)
         fail = _failer(package, rule)
+        known: str | None = None  # the tarball's digest, once it was checked
+        stored = self._stored_evidence(package)
+        if stored is not None:  # used only to pass; otherwise checked from the registry
+            hashed = await self._tarball_digest(registry, package, fail)
+            if isinstance(hashed, Verdict):
+                return hashed
+            passed = await self._verify_stored(package, rule, stored, hashed, verifiers)
+            if passed is not None:
+                return passed
+            known = hashed
         line = await registry.line(package.name, package.version)
         if line is None:
             return fail(Code.NOT_IN_INDEX,
@@ -541,22 +573,10 @@ class Pipeline:
                         f"{package.key}: index cksum differs from Cargo.lock "
                         f"(expected {package.checksum}, found {line.cksum})")
         evidence = self._prefetch_evidence(registry, line.sigstore)  # overlaps the tarball
-        cached = self._cargo_cache_path(package)
-        if cached is not None:
-            digest = await _hash_cached(cached)
-            where = f"cargo cache file {cached}"
-        else:
-            url = await registry.download_url(package.name, package.version, line.cksum)
-            try:
-                digest, _size = await self._download(registry, package, url)
-            except NotFound:
-                return fail(Code.TARBALL_MISMATCH,
-                            f"{package.key}: download {url} returned not found")
-            where = f"download {url}"
-        if digest != package.checksum:
-            return fail(Code.TARBALL_MISMATCH,
-                        f"{package.key}: .crate bytes do not match Cargo.lock "
-                        f"(expected sha256 {package.checksum}, found {digest} in {where})")
+        hashed = known or await self._tarball_digest(registry, package, fail)
+        if isinstance(hashed, Verdict):
+            return hashed
+        digest = hashed
         ref = line.sigstore
         if ref is not None:
             assert evidence is not None
@@ -572,6 +592,8 @@ class Pipeline:
                     return fail(Code.EVIDENCE_MISMATCH,
                                 f"{package.key}: bundle is for Rekor entry {outcome.log_index}, "
                                 f"but the index names entry {expected_index}")
+                if outcome.ok:
+                    self._remember(package, StoredEvidence("bundle", bundle, expected_index))
                 return self._from_outcome(package, rule, outcome, "bundle")
             assert ref.rekor_log_index is not None
             bundle_doc, entry_digest = await evidence
@@ -581,12 +603,56 @@ class Pipeline:
                             f"{entry_digest or '(no sha256 digest)'}, but the .crate is sha256 "
                             f"{digest}")
             outcome = await verifiers.run(VerifyJob(package.key, bundle_doc, digest, rule))
+            if outcome.ok:
+                self._remember(package, StoredEvidence("rekor", bundle_doc, ref.rekor_log_index))
             return self._from_outcome(package, rule, outcome, "rekor")
         if self.settings.rekor_search:
             found = await self._search(registry, package, digest, rule, verifiers)
             if found is not None:
                 return found
         return self._unsigned(package, rule)
+
+    async def _tarball_digest(
+        self, registry: SparseRegistry, package: Package, fail: Callable[[Code, str], Verdict]
+    ) -> str | Verdict:
+        """The `.crate`'s SHA-256 (cargo's cache, re-hashed, or a download) if it is the one
+        Cargo.lock names; otherwise the failed verdict."""
+        assert package.checksum is not None
+        cached = self._cargo_cache_path(package)
+        if cached is not None:
+            digest = await _hash_cached(cached)
+            where = f"cargo cache file {cached}"
+        else:
+            url = await registry.download_url(package.name, package.version, package.checksum)
+            try:
+                digest, _size = await self._download(registry, package, url)
+            except NotFound:
+                return fail(Code.TARBALL_MISMATCH,
+                            f"{package.key}: download {url} returned not found")
+            where = f"download {url}"
+        if digest != package.checksum:
+            return fail(Code.TARBALL_MISMATCH,
+                        f"{package.key}: .crate bytes do not match Cargo.lock "
+                        f"(expected sha256 {package.checksum}, found {digest} in {where})")
+        return digest
+
+    def _stored_evidence(self, package: Package) -> StoredEvidence | None:
+        key = self._evidence_key(package)
+        if self._evidence is None or key is None:
+            return None
+        return self._evidence.get(key)
+
+    async def _verify_stored(
+        self, package: Package, rule: TrustRule, stored: StoredEvidence, digest: str,
+        verifiers: _Verifiers,
+    ) -> Verdict | None:
+        """The verdict if the stored evidence verifies under today's policy; None if not."""
+        outcome = await verifiers.run(VerifyJob(package.key, stored.bundle_json, digest, rule))
+        if not outcome.ok:
+            return None
+        if stored.log_index is not None and outcome.log_index != stored.log_index:
+            return None
+        return self._from_outcome(package, rule, outcome, STORED_PREFIX + stored.kind)
 
     def _prefetch_evidence(
         self, registry: SparseRegistry, ref: SigstoreRef | None

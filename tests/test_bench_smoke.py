@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "run.py"
-RUNS = ("cold", "cold-0ms", "warm", "warm+cargo", "prefetched", "baseline-a",
-        "baseline-a-0ms", "baseline-b")
+RUNS = ("cold", "cold-0ms", "warm", "warm+cargo", "tarballs-cached", "prefetched",
+        "baseline-a", "baseline-a-0ms", "baseline-b")
 RUN_KEYS = ("wall_s", "cpu_s", "user_s", "sys_s", "cpu_ms_per_crate", "wall_ms_per_crate",
             "peak_rss_mb", "peak_pss_mb", "max_process_rss_mb", "server_cpu_s", "verified",
-            "returncode", "latency_ms", "repeats", "wall_s_samples")
+            "returncode", "latency_ms", "repeats", "wall_s_samples", "main_cpu_s",
+            "helpers_cpu_s")
 
 
 def test_smoke_benchmark_writes_every_result(tmp_path: Path) -> None:
@@ -43,10 +44,13 @@ def test_smoke_benchmark_writes_every_result(tmp_path: Path) -> None:
     # the warm run is answered from the verification cache, without sigstore
     assert size["runs"]["warm"]["evidence"] == ["cache"]
     assert size["warm_imports"]["imports_sigstore"] is False
+    # the pre-fetched run re-verifies evidence from the evidence store, as baseline b reads files
+    assert size["runs"]["prefetched"]["evidence"] == ["stored"]
+    assert size["runs"]["tarballs-cached"]["evidence"] == ["bundle"]
     # a tampered .crate in cargo's cache fails even with a warm verification cache
     assert size["tamper_check"]["ok"] is True
     assert set(size["ratios"]) == {"vs_baseline_a_latency", "vs_baseline_a_0ms",
-                                   "vs_baseline_b_prefetched"}
+                                   "vs_baseline_b_prefetched", "vs_baseline_b_tarballs_cached"}
     memory = results["memory"]
     assert memory["verified"] == memory["crates"] and memory["big_tarballs"] >= 1
     assert memory["peak_rss_mb"] > 0

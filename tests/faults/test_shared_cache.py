@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from cargo_verify.api import verify_lockfile
+from cargo_verify.evidence_store import decode
 from cargo_verify.mock.world import WorldOptions, serve_in_thread
 from cargo_verify.model import Code, Report, Status
 from tests.attacks.harness import TARGET, AttackBench
@@ -64,20 +65,31 @@ def test_parallel_processes_share_one_cache_without_corrupting_it(
         assert summary["failed"] == 0 and summary["verified"] == len(bench.baseline) - 1
     files = _cache_files(cache)
     assert [p.name for p in files if p.name.startswith(".")] == []  # no temp file left behind
+    assert sorted(p.suffix for p in files) == [".bin", ".json"]  # evidence store, verdicts
     for path in files:
-        document = json.loads(path.read_bytes())  # every file is whole JSON
-        assert isinstance(document, dict)
+        if path.suffix == ".json":
+            assert isinstance(json.loads(path.read_bytes()), dict)  # whole JSON
+        else:
+            assert len(decode(path.read_bytes())) == len(bench.baseline) - 1  # whole store
     hits = _by_key(_verify(bench, cache))
     assert str(hits[TARGET].evidence).startswith("cache")
 
 
-def test_half_written_cache_file_is_not_trusted(bench: AttackBench, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["verdicts", "evidence"])
+def test_half_written_cache_file_is_not_trusted(
+    bench: AttackBench, tmp_path: Path, kind: str
+) -> None:
+    """Either cache file cut short (the other one gone) is ignored: the attack the registry
+    serves now is caught."""
     cache = tmp_path / "cache"
     _verify(bench, cache)
-    (cache_file,) = _cache_files(cache)
-    whole = cache_file.read_bytes()
+    (verdicts,) = cache.glob("lock-*.json")
+    (evidence,) = cache.glob("evidence-*.bin")
+    cut_file, other = (verdicts, evidence) if kind == "verdicts" else (evidence, verdicts)
+    whole = cut_file.read_bytes()
     for cut in (len(whole) // 2, len(whole) - 2, 1):
-        cache_file.write_bytes(whole[:cut])
+        other.unlink(missing_ok=True)
+        cut_file.write_bytes(whole[:cut])
         faults = bench.running.world.faults  # type: ignore[attr-defined]
         faults.set({"attack": {TARGET: "untrusted-ca"}})
         try:
