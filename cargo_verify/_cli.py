@@ -66,9 +66,10 @@ def _add_check_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rekor-url", metavar="URL", help="Rekor instance for log lookups")
     parser.add_argument("--rekor-search", action="store_true", default=None,
                         help="look unsigned crates up in Rekor by sha256 (opt-in)")
-    parser.add_argument("--cache-dir", metavar="DIR", help="verification cache directory")
+    parser.add_argument("--cache-dir", metavar="DIR",
+                        help="directory of the verification cache and the evidence store")
     parser.add_argument("--no-cache", action="store_true", help="do not read or write the "
-                        "verification cache")
+                        "verification cache or the evidence store")
     parser.add_argument("--mochi-toml", metavar="PATH",
                         help="mochi.toml with trust entries (default: next to the lockfile)")
     parser.add_argument("--accept-identity", metavar="NAME", action="append", default=[],
