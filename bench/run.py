@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pair_efficiency
 import synth
 from measure import Measurement, WorldServer, run_measured
 
@@ -449,6 +450,13 @@ def print_table(results: dict[str, Any]) -> None:
         print(f"{'':>5} speed-up: {r['vs_baseline_a_latency']}x vs a ({entry['latency_ms']:g} ms),"
               f" {r['vs_baseline_a_0ms']}x vs a (0 ms), {r['vs_baseline_b_prefetched']}x vs b"
               f" ({r['vs_baseline_b_tarballs_cached']}x with index and evidence over HTTP)")
+    machine = results["machine"]
+    for when in ("start", "end"):
+        pair = machine.get(f"two_cores_at_{when}")
+        if pair:
+            print(f"two verifier processes vs one at {when}: {pair['two_process_throughput']}x "
+                  f"throughput (CPU per bundle {pair['alone_cpu_ms_per_bundle']} ms alone, "
+                  f"{pair['pair_cpu_ms_per_bundle']} ms side by side)")
     memory = results["memory"]
     print(f"\nmemory run: {memory['crates']} crates, {memory['big_tarballs']} of "
           f"{memory['largest_tarball_mb']} MB: peak RSS {memory['peak_rss_mb']:.1f} MB "
@@ -540,9 +548,12 @@ def run_benchmark(
     registry = synth.build_registry(state, largest)
     results["registry"] = {"crates": len(registry.crates), "build_seconds":
                            round(registry.build_seconds, 2), "state_dir": str(state)}
+    bundles = min(300, largest)
     server = WorldServer(state, PYTHON)
     started = server.cpu_seconds()
     try:
+        results["machine"]["two_cores_at_start"] = pair_efficiency.measure(
+            state, server.trusted_root, bundles)
         results["sizes"] = {}
         for size in sizes:
             bench = SizeBench(size, list(registry.crates)[:size], server, work, state, latency)
@@ -551,6 +562,8 @@ def run_benchmark(
         if profile:
             results["profile"] = profile_cold(largest, registry, server, work, state, latency)
         results["world_server_cpu_s"] = round(server.cpu_seconds() - started, 3)
+        results["machine"]["two_cores_at_end"] = pair_efficiency.measure(
+            state, server.trusted_root, bundles)
     finally:
         server.stop()
     results["memory"] = memory_run(work, big_count, big, latency)

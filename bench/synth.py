@@ -28,6 +28,7 @@ VERSION = "0.1.0"
 REF = f"refs/tags/v{VERSION}"
 ISSUER = GITHUB_ISSUER
 IDENTITY = f"https://github.com/{REPOSITORY}/.github/workflows/{WORKFLOW}@{REF}"
+SUBJECT_GLOB = f"repo:{REPOSITORY}:ref:refs/tags/v*"  # the trust entry every crate gets
 MANIFEST_NAME = "synth.json"
 _FORMAT = 2  # bump when the generated data changes shape
 
@@ -162,6 +163,6 @@ def write_mochi_toml(path: Path, crates: list[SynthCrate]) -> None:
     for crate in crates:
         lines.append(
             f"[rust-dependencies.{crate.name}]\nversion = \"={crate.version}\"\n"
-            f'trust = {{ issuer = "{ISSUER}", subject = "repo:{REPOSITORY}:ref:refs/tags/v*" }}\n'
+            f'trust = {{ issuer = "{ISSUER}", subject = "{SUBJECT_GLOB}" }}\n'
         )
     path.write_text("\n".join(lines))

@@ -32,6 +32,9 @@ def test_smoke_benchmark_writes_every_result(tmp_path: Path) -> None:
     assert set(results) >= {"machine", "config", "registry", "sizes", "memory", "linearity",
                             "targets", "world_server_cpu_s"}
     assert results["config"]["smoke"] is True
+    for when in ("start", "end"):  # the machine's two-core throughput, measured around the runs
+        pair = results["machine"][f"two_cores_at_{when}"]
+        assert pair["bundles"] == 20 and pair["two_process_throughput"] > 0
     assert results["registry"]["crates"] == 20
     size = results["sizes"]["20"]
     for name in RUNS:
