@@ -71,6 +71,7 @@ def _atheris(name: str, seconds: int, artifacts: Path) -> int:
     with atheris.instrument_imports(include=["cargo_verify"]):
         import cargo_verify._toml_lines
         import cargo_verify.config
+        import cargo_verify.evidence_store
         import cargo_verify.lockfile
         import cargo_verify.manifest
         import cargo_verify.policy

@@ -9,7 +9,7 @@ if [ -n "${PYTHON:-}" ]; then PY=$PYTHON
 elif [ -x "${CARGO_VERIFY_VENV:-.venv}/bin/python" ]; then PY=${CARGO_VERIFY_VENV:-.venv}/bin/python
 else PY=python3
 fi
-TARGETS=(lockfile manifest config index bundle rekor policy identity verify)
+TARGETS=(lockfile manifest config index bundle rekor policy identity verify evidence_store)
 failed=()
 for target in "${TARGETS[@]}"; do
     if ! "$PY" fuzz/fuzz.py "$target" --seconds "$SECONDS_EACH"; then

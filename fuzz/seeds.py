@@ -71,6 +71,7 @@ def all_seeds() -> dict[str, list[bytes]]:
                    b"*a*b*\x00xaxxbx", b"https://github.com/*/release.yml@*\x00"],
         "identity": [],
         "verify": [],
+        "evidence_store": [],
     }
     clock = FixedClock(datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC))
     for kind in ("message", "dsse"):
@@ -91,7 +92,19 @@ def all_seeds() -> dict[str, list[bytes]]:
                 index = int(document["verificationMaterial"]["tlogEntries"][0]["logIndex"])
                 seeds["rekor"].append(json.dumps(world.log.entry(index)).encode())
         world.log.close()
+    seeds["evidence_store"] = [_evidence_store_seed(seeds["bundle"])]
     return seeds
+
+
+def _evidence_store_seed(bundles: list[bytes]) -> bytes:
+    from cargo_verify.evidence_store import StoredEvidence, encode
+
+    entries = {
+        ("sparse+https://index.example/", f"crate-{i}", "1.0.0", f"{i:064x}"):
+            StoredEvidence("bundle" if i % 2 else "rekor", data.decode(), i if i % 3 else None)
+        for i, data in enumerate(bundles[:3])
+    }
+    return encode(entries)
 
 
 def write_trusted_root(directory: Path) -> Path:

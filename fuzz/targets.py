@@ -207,6 +207,17 @@ def claimed_sha256(document: object) -> str | None:
         return None
 
 
+def evidence_store(data: bytes) -> None:
+    from cargo_verify.evidence_store import KINDS, decode, encode
+
+    entries = decode(data)  # never raises: anything but a whole, valid file is {}
+    for key, evidence in entries.items():
+        assert len(key) == 4 and all(isinstance(part, str) for part in key), key
+        assert evidence.kind in KINDS, evidence.kind
+        assert evidence.log_index is None or type(evidence.log_index) is int
+    assert decode(encode(entries)) == entries  # what is read back is what was written
+
+
 TARGETS: dict[str, Target] = {
     "lockfile": lockfile,
     "manifest": manifest,
@@ -217,6 +228,7 @@ TARGETS: dict[str, Target] = {
     "policy": policy,
     "identity": identity,
     "verify": verify,
+    "evidence_store": evidence_store,
 }
 
 
