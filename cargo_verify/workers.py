@@ -19,6 +19,7 @@ Linux only (fork after imports is unsafe on macOS); `pipeline.py` falls back to 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import select
@@ -127,10 +128,17 @@ def _leader(spec: TrustRootSpec, pipes: list[tuple[int, int]]) -> None:
     then fails to plan, or needs no verification, touches nothing.
     """
     init_error: BaseException | None = None
+    # The import builds ~50,000 long-lived objects (pydantic models): collecting garbage
+    # meanwhile only re-scans them. Frozen afterwards, they are never scanned again, and the
+    # forked siblings do not copy the pages a collection would write to.
+    gc.disable()
     try:
         _import_sigstore()
     except Exception as exc:
         init_error = _portable(exc)
+    finally:
+        gc.freeze()
+        gc.enable()
     select.select([jobs_fd for jobs_fd, _ in pipes], [], [])  # work, or the caller's EOF
     if init_error is None:
         try:
