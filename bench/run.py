@@ -288,27 +288,32 @@ class SizeBench:
                        if m in modules)
         return {"heavy_modules_imported": heavy, "imports_sigstore": "sigstore" in modules}
 
-    def run_all(self, with_checks: bool, repeats: int) -> dict[str, Any]:
+    def prepare(self) -> None:
+        self.cargo_home = self._cargo_home_with_crates("cargo-home-full")
+        self.files = self._prefetched_files()
+
+    def repetition(self) -> None:
+        """One run of each kind, interleaved, so that machine drift spreads over all kinds."""
+        latency, cargo_home = self.latency_ms, self.cargo_home
+        self.cold_cache = self._fresh("cache-cold")
+        self.check("cold", latency, self.cold_cache, self._fresh("cargo-home-empty"))
+        self.check("warm", latency, self.cold_cache, self._fresh("cargo-home-empty"))
+        self.cache_0 = self._fresh("cache-cold-0")
+        self.check("cold-0ms", 0, self.cache_0, self._fresh("cargo-home-empty"))
+        self.check("warm+cargo", 0, self.cache_0, cargo_home)
+        self.check("tarballs-cached", 0, self._fresh("cache-tarballs"), cargo_home)
+        self.check("prefetched", 0, self._evidence_only(self.cold_cache), cargo_home,
+                   expect_evidence="stored")
+        self.baseline_b(self.files)
+
+    def finish(self, with_checks: bool) -> dict[str, Any]:
         latency = self.latency_ms
-        cargo_home = self._cargo_home_with_crates("cargo-home-full")
-        files = self._prefetched_files()
-        for _ in range(repeats):  # kinds interleaved, so machine noise spreads evenly
-            cold_cache = self._fresh("cache-cold")
-            self.check("cold", latency, cold_cache, self._fresh("cargo-home-empty"))
-            self.check("warm", latency, cold_cache, self._fresh("cargo-home-empty"))
-            cache_0 = self._fresh("cache-cold-0")
-            self.check("cold-0ms", 0, cache_0, self._fresh("cargo-home-empty"))
-            self.check("warm+cargo", 0, cache_0, cargo_home)
-            self.check("tarballs-cached", 0, self._fresh("cache-tarballs"), cargo_home)
-            self.check("prefetched", 0, self._evidence_only(cold_cache), cargo_home,
-                       expect_evidence="stored")
-            self.baseline_b(files)
         self.baseline_a("baseline-a", latency)
         self.baseline_a("baseline-a-0ms", 0)
         extra: dict[str, Any] = {}
         if with_checks:
-            extra["tamper_check"] = self.tamper_check(cache_0)
-            extra["warm_imports"] = self.warm_imports(cold_cache)
+            extra["tamper_check"] = self.tamper_check(self.cache_0)
+            extra["warm_imports"] = self.warm_imports(self.cold_cache)
         runs = self.runs
         ratios = {
             "vs_baseline_a_latency": _ratio(runs["baseline-a"], runs["cold"]),
@@ -554,11 +559,15 @@ def run_benchmark(
     try:
         results["machine"]["two_cores_at_start"] = pair_efficiency.measure(
             state, server.trusted_root, bundles)
-        results["sizes"] = {}
-        for size in sizes:
-            bench = SizeBench(size, list(registry.crates)[:size], server, work, state, latency)
-            results["sizes"][str(size)] = bench.run_all(size == largest, repeats)
-            print(f"size {size}: done", file=sys.stderr, flush=True)
+        benches = [SizeBench(size, list(registry.crates)[:size], server, work, state, latency)
+                   for size in sizes]
+        for bench in benches:
+            bench.prepare()
+        for number in range(repeats):  # sizes interleaved too: drift must not fake a trend
+            for bench in benches:
+                bench.repetition()
+            print(f"repetition {number + 1}/{repeats}: done", file=sys.stderr, flush=True)
+        results["sizes"] = {str(b.size): b.finish(b.size == largest) for b in benches}
         if profile:
             results["profile"] = profile_cold(largest, registry, server, work, state, latency)
         results["world_server_cpu_s"] = round(server.cpu_seconds() - started, 3)
