@@ -46,6 +46,16 @@ def _file_bytes(path: Path) -> bytes | None:
         return None  # the reader reports it
 
 
+def is_unchanged(kind: str, path: Path, cache: VerdictCache, display: str | None = None) -> bool:
+    """Whether the cache holds the result for `path`'s current bytes (kind "lockfile" or
+    "mochi"; `display` as given to `trust_rules`). A cheap hash, no parse."""
+    data = _file_bytes(path)
+    if data is None:
+        return False
+    digest = _digest(data) if display is None else _digest(data, display)
+    return cache.plan_get(kind, digest) is not None
+
+
 def lockfile_packages(path: Path, cache: VerdictCache | None) -> list[Package]:
     """`read_lockfile(path).packages`, from the cache when the file is unchanged."""
     from cargo_verify._toml_lines import decode_toml_bytes

@@ -126,3 +126,40 @@ def test_a_prestarted_pool_is_used_once_and_an_unused_one_is_stopped(
     pipeline.discard_prestarted()
     with pytest.raises(ChildProcessError):
         os.waitpid(leader, os.WNOHANG)  # already reaped
+
+
+def test_workers_are_prestarted_only_when_the_run_will_likely_verify(
+    signed: tuple[Path, list[VerifyJob]], tmp_path: Path
+) -> None:
+    """No verification cache for the lockfile, or a changed lockfile or mochi.toml: the
+    workers start importing sigstore while the plan is read. The unchanged pair (the warm
+    re-check) starts nothing."""
+    from cargo_verify import pipeline
+    from cargo_verify.commands.check import plan_check
+
+    root, _ = signed
+    lock = tmp_path / "Cargo.lock"
+    lock.write_text('version = 4\n\n[[package]]\nname = "a"\nversion = "1.0.0"\n'
+                    'source = "sparse+https://index.example/"\nchecksum = "' + "ab" * 32 + '"\n')
+    mochi = tmp_path / "mochi.toml"
+    mochi.write_text('[rust-dependencies.a]\nversion = "1"\ntrust = { repository = "o/r" }\n')
+    cache = tmp_path / "cache"
+
+    def prestarted_after_planning() -> bool:
+        pipeline.discard_prestarted()
+        plan_check(lock, cwd=tmp_path, env={"CARGO_HOME": str(tmp_path / "home")},
+                   trusted_root=str(root), cache_dir=cache)
+        started = pipeline._prestarted is not None
+        pipeline.discard_prestarted()
+        return started
+
+    assert prestarted_after_planning()  # nothing cached for this lockfile yet
+    from cargo_verify.cache import VerdictCache
+
+    assert VerdictCache(cache, str(lock)).path.exists()  # planning wrote the plan
+    assert not prestarted_after_planning()  # unchanged lockfile and mochi.toml
+    mochi.write_text(mochi.read_text().replace("o/r", "o/other"))
+    assert prestarted_after_planning()  # a trust entry changed
+    assert not prestarted_after_planning()
+    lock.write_text(lock.read_text().replace("1.0.0", "1.0.1"))
+    assert prestarted_after_planning()  # the lockfile changed

@@ -87,17 +87,18 @@ def plan_check(
         raise UsageError("--jobs must be at least 1")
     cache_root = (cache_dir or sig.cache_dir or default_cache_dir()) if use_cache else None
     verdicts = VerdictCache(cache_root, os.path.abspath(path)) if cache_root else None
-    if verdicts is None or not verdicts.path.exists():
-        # Nothing verified for this lockfile yet: let the workers import sigstore on another
-        # core while the lockfile is parsed (pipeline.prestart_verifiers).
+    manifest_path = mochi_toml if mochi_toml is not None else path.parent / "mochi.toml"
+    manifest_display = _display(manifest_path, cwd)
+    if _likely_to_verify(verdicts, path, manifest_path, manifest_display):
+        # Let the workers import sigstore on another core while the lockfile is parsed
+        # (pipeline.prestart_verifiers); a run that then needs no verification stops them.
         prestart_verifiers(TrustRootSpec(path=root, offline=bool(offline or sig.offline)),
                            jobs or sig.jobs or 0)
     # An unchanged lockfile or mochi.toml is then a JSON load, not a parse (plan_cache.py).
     packages = lockfile_packages(path, verdicts)
-    manifest_path = mochi_toml if mochi_toml is not None else path.parent / "mochi.toml"
     manifest_rules: dict[str, TrustRule] = {}
     if manifest_path.is_file():
-        manifest_rules = trust_rules(manifest_path, _display(manifest_path, cwd), verdicts)
+        manifest_rules = trust_rules(manifest_path, manifest_display, verdicts)
     elif mochi_toml is not None:
         raise UsageError(f"mochi.toml not found: {mochi_toml}")
 
@@ -164,6 +165,21 @@ def _display(path: Path, cwd: Path) -> str:
         return str(path.relative_to(cwd))
     except ValueError:
         return str(path)
+
+
+def _likely_to_verify(
+    verdicts: VerdictCache | None, lockfile: Path, manifest: Path, manifest_display: str
+) -> bool:
+    """Whether this run will most likely verify something: nothing was verified for this
+    lockfile yet, or it or its mochi.toml changed since (new crates, new trust entries). An
+    unchanged pair is the warm re-check, which must not import sigstore at all."""
+    from cargo_verify.plan_cache import is_unchanged
+
+    if verdicts is None or not verdicts.path.exists():
+        return True
+    if not is_unchanged("lockfile", lockfile, verdicts):
+        return True
+    return manifest.is_file() and not is_unchanged("mochi", manifest, verdicts, manifest_display)
 
 
 def run_plan(plan: CheckPlan, *, show_progress: bool = True) -> Report:
