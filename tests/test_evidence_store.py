@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 
 from cargo_verify.cargo_home import cached_crate_path, registry_cache_dir_name
-from cargo_verify.evidence_store import EvidenceStore, StoredEvidence, decode, encode
-from cargo_verify.model import Code, Report, Status
+from cargo_verify.evidence_store import (
+    EvidenceKey,
+    EvidenceStore,
+    StoredEvidence,
+    decode,
+    encode,
+)
+from cargo_verify.model import Code, Report, Status, Verdict
 from tests.attacks.harness import TARGET, AttackBench
 
 KEY = ("sparse+https://index.example/", "demo", "1.0.0", "ab" * 32)
@@ -115,8 +121,20 @@ def _fill_cargo_cache(bench: AttackBench) -> None:
         assert cached_crate_path(bench.cargo_home, package.source, package.name, package.version)
 
 
-def _by_key(report: Report) -> dict[str, object]:
+def _by_key(report: Report) -> dict[str, Verdict]:
     return {v.package.key: v for v in report.verdicts}
+
+
+def _stored_after_a_first_check(
+    bench: AttackBench, cache: Path
+) -> tuple[Path, dict[EvidenceKey, StoredEvidence], EvidenceKey]:
+    """Check once into `cache`; the evidence store file, its entries and TARGET's key."""
+    assert bench.verify(cache_dir=cache).exit_code == 0
+    (path,) = cache.glob("evidence-*.bin")
+    entries = decode(path.read_bytes())
+    name, version = TARGET.split("@")
+    (key,) = [k for k in entries if k[1:3] == (name, version)]
+    return path, entries, key
 
 
 def _drop_verdicts(cache: Path) -> None:
@@ -124,7 +142,7 @@ def _drop_verdicts(cache: Path) -> None:
         path.unlink()
 
 
-def _signed(report: Report) -> list[object]:
+def _signed(report: Report) -> list[Verdict]:
     return [v for v in report.verdicts if v.package.name != "legacy-unsigned"]
 
 
@@ -159,7 +177,7 @@ def test_stored_evidence_failing_the_new_policy_is_checked_again_and_fails(
     strict.write_text(f'[rust-dependencies.{TARGET.split("@")[0]}]\nversion = "*"\n'
                       'trust = { subject = "repo:someone-else/*" }\n')
     target = _by_key(bench.verify(cache_dir=cache, mochi_toml=strict))[TARGET]
-    assert (target.status, target.code, target.evidence) == (  # type: ignore[attr-defined]
+    assert (target.status, target.code, target.evidence) == (
         Status.FAILED, Code.IDENTITY_MISMATCH, "rekor")
 
 
@@ -167,11 +185,7 @@ def test_a_stored_bundle_is_verified_not_trusted(bench: AttackBench, tmp_path: P
     """Evidence edited in the store does not pass; the registry is asked again, and with the
     registry now serving an attack, the package fails."""
     cache = tmp_path / "cache"
-    assert bench.verify(cache_dir=cache).exit_code == 0
-    (path,) = cache.glob("evidence-*.bin")
-    entries = decode(path.read_bytes())
-    name, version = TARGET.split("@")
-    (key,) = [k for k in entries if k[1:3] == (name, version)]
+    path, entries, key = _stored_after_a_first_check(bench, cache)
     bundle = json.loads(entries[key].bundle_json)
     signature = bundle["messageSignature"]["signature"]
     bundle["messageSignature"]["signature"] = signature[:10] + (
@@ -186,7 +200,7 @@ def test_a_stored_bundle_is_verified_not_trusted(bench: AttackBench, tmp_path: P
     finally:
         faults.clear()
     target = _by_key(report)[TARGET]
-    assert (target.status, target.code, target.evidence) == (  # type: ignore[attr-defined]
+    assert (target.status, target.code, target.evidence) == (
         Status.FAILED, Code.SIGNATURE_INVALID, "rekor")  # the registry's verdict, not the store's
     others = [v for v in _signed(report) if v.package.key != TARGET]
     assert {v.evidence for v in others} == {"stored rekor"}
@@ -197,16 +211,12 @@ def test_evidence_of_another_crate_stored_under_this_one_does_not_pass(
 ) -> None:
     _fill_cargo_cache(bench)
     cache = tmp_path / "cache"
-    assert bench.verify(cache_dir=cache).exit_code == 0
-    (path,) = cache.glob("evidence-*.bin")
-    entries = decode(path.read_bytes())
-    name, version = TARGET.split("@")
-    (key,) = [k for k in entries if k[1:3] == (name, version)]
-    donor = next(v for k, v in entries.items() if k[1] != name)
+    path, entries, key = _stored_after_a_first_check(bench, cache)
+    donor = next(v for k, v in entries.items() if k[1] != key[1])
     entries[key] = donor
     path.write_bytes(encode(entries))
     _drop_verdicts(cache)
     bench.stop()  # the registry cannot rescue it: it must fail, not pass on the donor's bundle
     target = _by_key(bench.verify(cache_dir=cache))[TARGET]
-    assert target.status is Status.FAILED  # type: ignore[attr-defined]
-    assert target.code is Code.INFRA  # type: ignore[attr-defined]
+    assert target.status is Status.FAILED
+    assert target.code is Code.INFRA
