@@ -28,7 +28,8 @@ import struct
 import sys
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cargo_verify.errors import InfraError
 from cargo_verify.verify import TrustRootSpec, VerifyJob, VerifyOutcome
@@ -172,10 +173,18 @@ def _close_others(pipes: list[tuple[int, int]], keep: int) -> None:
 def _child(
     spec: TrustRootSpec, pipes: list[tuple[int, int]], number: int, init_error: BaseException | None
 ) -> None:
-    code = 0
-    try:
+    def work() -> None:
         _close_others(pipes, number)
         _serve(spec, pipes[number][0], pipes[number][1], init_error)
+
+    _exit_after(work)
+
+
+def _exit_after(work: Callable[[], None]) -> NoReturn:
+    """Run a forked process's work, then leave without running the caller's cleanup."""
+    code = 0
+    try:
+        work()
     except KeyboardInterrupt:
         code = 130
     except BaseException:
@@ -192,16 +201,11 @@ def _detach_signals() -> None:
 
 
 def _run_leader(spec: TrustRootSpec, pipes: list[tuple[int, int]]) -> None:
-    code = 0
-    try:
+    def work() -> None:
         _detach_signals()
         _leader(spec, pipes)
-    except KeyboardInterrupt:
-        code = 130
-    except BaseException:
-        code = 1
-    finally:
-        os._exit(code)
+
+    _exit_after(work)
 
 
 # -- caller side ----------------------------------------------------------------------------
