@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,22 @@ from cargo_verify.mock.world import RunningWorld, WorldOptions, serve_in_thread
 
 REPO = Path(__file__).resolve().parents[1]
 FROZEN = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def hermetic_cargo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A private CARGO_HOME and no CARGO_SIGSTORE_* settings from the machine running the tests
+    (for modules that mark themselves with `usefixtures`)."""
+    monkeypatch.setenv("CARGO_HOME", str(tmp_path / "cargo-home"))
+    for variable in list(os.environ):
+        if variable.startswith("CARGO_SIGSTORE_"):
+            monkeypatch.delenv(variable)
+
+
+def locked_registry_packages(project: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The registry packages of `project`'s Cargo.lock, by (name, version)."""
+    lock = tomllib.loads((project / "Cargo.lock").read_text())
+    return {(p["name"], p["version"]): p for p in lock["package"] if "source" in p}
 
 
 @pytest.fixture(scope="session")

@@ -41,12 +41,7 @@ edition = 2026
 """
 
 
-@pytest.fixture(autouse=True)
-def hermetic_cargo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CARGO_HOME", str(tmp_path / "cargo-home"))
-    for variable in list(os.environ):
-        if variable.startswith("CARGO_SIGSTORE_"):
-            monkeypatch.delenv(variable)
+pytestmark = pytest.mark.usefixtures("hermetic_cargo_home")
 
 
 @pytest.fixture

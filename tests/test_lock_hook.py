@@ -30,12 +30,7 @@ CRATES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def hermetic_cargo_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("CARGO_HOME", str(tmp_path / "cargo-home"))
-    for variable in list(os.environ):
-        if variable.startswith("CARGO_SIGSTORE_"):
-            monkeypatch.delenv(variable)
+pytestmark = pytest.mark.usefixtures("hermetic_cargo_home")
 
 
 def settings(trust_files: dict[str, Path], retries: int = HttpSettings().retries) -> Settings:

@@ -15,7 +15,6 @@ import os
 import subprocess
 import tarfile
 import threading
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -41,6 +40,7 @@ from cargo_verify.mock.registry import (
     UnsignedPublisher,
     load_fixture_publishers,
 )
+from tests.conftest import locked_registry_packages
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "crates"
 FIXTURE_SET = load_fixture_publishers(FIXTURES)
@@ -1031,8 +1031,7 @@ def test_real_cargo_resolves_fetches_and_builds_the_fixtures(
         )
         assert result.returncode == 0, result.stderr
 
-    lock = tomllib.loads((project / "Cargo.lock").read_text())
-    locked = {(p["name"], p["version"]): p for p in lock["package"] if p.get("source") is not None}
+    locked = locked_registry_packages(project)
     assert sorted(locked) == [
         ("left-pad-rs", "0.1.0"),
         ("legacy-unsigned", "0.1.0"),

@@ -14,7 +14,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ import pytest
 from cargo_verify.mock.clock import FixedClock
 from cargo_verify.mock.registry import TrustedPublisher
 from cargo_verify.mock.world import GITHUB_ISSUER, RunningWorld, WorldOptions, serve_in_thread
+from tests.conftest import locked_registry_packages
 
 FROZEN = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
 CARGO_VERIFY = Path(sys.executable).parent / "cargo-verify"
@@ -85,11 +85,6 @@ def index_lines(world: RunningWorld, name: str) -> list[dict[str, Any]]:
         return []
     assert answer.status_code == 200
     return [json.loads(raw) for raw in answer.text.splitlines()]
-
-
-def locked_registry_packages(project: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    lock = tomllib.loads((project / "Cargo.lock").read_text())
-    return {(p["name"], p["version"]): p for p in lock["package"] if "source" in p}
 
 
 CONSUMER = """\
