@@ -303,6 +303,18 @@ def line_of(lines: dict[KeyPath, int], path: KeyPath) -> int | None:
     return None
 
 
+class LocatedReader:
+    """Base of the readers that validate a parsed TOML document: their errors name the file
+    and the line of the offending key (or of its nearest recorded ancestor)."""
+
+    def __init__(self, file: str, lines: dict[KeyPath, int]) -> None:
+        self.file = file
+        self.lines = lines
+
+    def error(self, message: str, path: KeyPath) -> ConfigError:
+        return ConfigError(message, self.file, line_of(self.lines, path))
+
+
 def type_name(value: object) -> str:
     """A TOML value's type in words, for "expected X, found Y" messages."""
     if isinstance(value, bool):

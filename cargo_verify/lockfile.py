@@ -26,7 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cargo_verify._toml_lines import KeyPath, line_of, parse_toml, read_toml_text, type_name
+from cargo_verify._toml_lines import (
+    KeyPath,
+    LocatedReader,
+    line_of,
+    parse_toml,
+    read_toml_text,
+    type_name,
+)
 from cargo_verify.cargo_home import SourceIdentity, source_identity
 from cargo_verify.errors import CargoVerifyError, ConfigError
 from cargo_verify.model import CRATES_IO_SOURCES, Package
@@ -140,15 +147,11 @@ class _Entry:
     line: int | None
 
 
-class _Reader:
+class _Reader(LocatedReader):
     def __init__(self, path: str, lines: dict[KeyPath, int]) -> None:
-        self.path = path
-        self.lines = lines
+        super().__init__(path, lines)
         self.format_version = 1
         self.warnings: list[str] = []
-
-    def error(self, message: str, where: KeyPath) -> ConfigError:
-        return ConfigError(message, self.path, line_of(self.lines, where))
 
     # -- top level ----------------------------------------------------------------------
 
@@ -169,7 +172,7 @@ class _Reader:
             Package(e.name, e.version, e.source, checksums.get(id(e)), e.line) for e in entries
         ]
         self.check_patch(data)
-        return Lockfile(self.path, self.format_version, packages, self.warnings)
+        return Lockfile(self.file, self.format_version, packages, self.warnings)
 
     def read_version(self, data: dict[str, Any]) -> int | None:
         if "version" not in data:
@@ -338,7 +341,7 @@ class _Reader:
             if key in seen:
                 raise ConfigError(
                     f"package `{entry.name}` is specified twice in the lockfile",
-                    self.path,
+                    self.file,
                     entry.line,
                 )
             seen.add(key)
@@ -388,7 +391,7 @@ class _Reader:
         if from_metadata and self.format_version >= 2:
             if any(c is not None for c in checksums.values()):
                 self.warnings.append(
-                    f"{self.path}: [metadata] lists checksums, but the file is in the V2+ "
+                    f"{self.file}: [metadata] lists checksums, but the file is in the V2+ "
                     "format (a bad merge?); like cargo, all of its checksums are ignored"
                 )
             checksums.clear()

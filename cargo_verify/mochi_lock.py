@@ -13,7 +13,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from cargo_verify._toml_lines import KeyPath, basic_string, line_of, parse_toml, read_toml_text
+from cargo_verify._toml_lines import (
+    KeyPath,
+    LocatedReader,
+    basic_string,
+    line_of,
+    parse_toml,
+    read_toml_text,
+)
 from cargo_verify.atomic import atomic_write
 from cargo_verify.errors import ConfigError, UsageError
 from cargo_verify.model import Package, Status, Verdict
@@ -125,14 +132,7 @@ def _version_order(text: str) -> tuple[int, Version | None, str]:
         return (1, None, text)
 
 
-class _Reader:
-    def __init__(self, file: str, lines: dict[KeyPath, int]) -> None:
-        self.file = file
-        self.lines = lines
-
-    def error(self, message: str, path: KeyPath) -> ConfigError:
-        return ConfigError(message, self.file, line_of(self.lines, path))
-
+class _Reader(LocatedReader):
     def string(self, table: dict[str, Any], key: str, path: KeyPath) -> str:
         value = table.get(key)
         if not isinstance(value, str) or not value:

@@ -29,7 +29,13 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from cargo_verify._toml_lines import KeyPath, basic_string, line_of, parse_toml, read_toml_text
+from cargo_verify._toml_lines import (
+    KeyPath,
+    LocatedReader,
+    basic_string,
+    parse_toml,
+    read_toml_text,
+)
 from cargo_verify.atomic import atomic_write
 from cargo_verify.config import crate_key
 from cargo_verify.errors import ConfigError, UsageError
@@ -245,14 +251,7 @@ def _render_crate(pin: CratePin) -> str:
 # -- reading -------------------------------------------------------------------------------
 
 
-class _Reader:
-    def __init__(self, file: str, lines: dict[KeyPath, int]) -> None:
-        self.file = file
-        self.lines = lines
-
-    def error(self, message: str, path: KeyPath) -> ConfigError:
-        return ConfigError(message, self.file, line_of(self.lines, path))
-
+class _Reader(LocatedReader):
     def table(self, value: Any, path: KeyPath, allowed: tuple[str, ...]) -> dict[str, Any]:
         where = _dotted(path)
         if not isinstance(value, dict):
