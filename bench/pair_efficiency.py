@@ -22,15 +22,12 @@ from pathlib import Path
 _WORKER = """
 import json, sys, time
 from pathlib import Path
-from cargo_verify.model import TrustRule
-from cargo_verify.verify import TrustRootSpec, VerifyJob, run_job, verifier_for
-state, root, count = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
-spec = TrustRootSpec(path=root)
+sys.path.insert(0, sys.argv[4])
+import synth
+from cargo_verify.verify import TrustRootSpec, run_job, verifier_for
+spec = TrustRootSpec(path=sys.argv[2])
 verifier_for(spec)
-saved = json.loads((state / "synth.json").read_text())
-rule = TrustRule(issuer=sys.argv[4], subject=sys.argv[5])
-jobs = [VerifyJob(f"{n}@{v}", (state / "registry" / "bundles" / n / f"{v}.sigstore.json")
-                  .read_text(), c, rule) for n, v, c, _ in saved["registry"]["crates"][:count]]
+jobs = synth.verify_jobs(Path(sys.argv[1]), int(sys.argv[3]))
 run_job(jobs[0], spec)
 sys.stdout.write("ready\\n"); sys.stdout.flush()
 sys.stdin.readline()  # start together
@@ -42,10 +39,8 @@ print(json.dumps({"wall": time.perf_counter() - started, "cpu": time.process_tim
 
 
 def _run(state: Path, root: Path, bundles: int, processes: int) -> list[dict[str, float]]:
-    import synth
-
-    command = [sys.executable, "-c", _WORKER, str(state), str(root), str(bundles), synth.ISSUER,
-               synth.SUBJECT_GLOB]
+    command = [sys.executable, "-c", _WORKER, str(state), str(root), str(bundles),
+               str(Path(__file__).resolve().parent)]
     running = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 text=True) for _ in range(processes)]
     for process in running:

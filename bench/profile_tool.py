@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import cProfile
 import io
-import json
 import os
 import pstats
 import sys
@@ -47,18 +46,13 @@ def profile_main(output: Path, argv: list[str]) -> int:
 
 
 def profile_worker(output: Path, root: str, state: Path, count: int) -> int:
-    from cargo_verify.model import TrustRule
-    from cargo_verify.verify import TrustRootSpec, VerifyJob, run_job, verifier_for
+    import synth
+
+    from cargo_verify.verify import TrustRootSpec, run_job, verifier_for
 
     spec = TrustRootSpec(path=root)
     verifier_for(spec)
-    saved = json.loads((state / "synth.json").read_text())
-    rule = TrustRule(issuer="https://token.actions.githubusercontent.com",
-                     subject="repo:bench/workspace:ref:refs/tags/v*")
-    jobs = []
-    for name, version, checksum, _size in saved["registry"]["crates"][:count]:
-        bundle = (state / "registry" / "bundles" / name / f"{version}.sigstore.json").read_text()
-        jobs.append(VerifyJob(f"{name}@{version}", bundle, checksum, rule))
+    jobs = synth.verify_jobs(state, count)
     run_job(jobs[0], spec)  # first-use imports out of the picture
     started = time.process_time()
     for job in jobs:

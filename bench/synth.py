@@ -17,10 +17,13 @@ import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cargo_verify.mock.registry import GITHUB_ISSUER, TrustedPublisher
 from cargo_verify.mock.world import PUBLISH_AUDIENCE, World, WorldOptions
+
+if TYPE_CHECKING:
+    from cargo_verify.verify import VerifyJob
 
 REPOSITORY = "bench/workspace"
 WORKFLOW = "release.yml"
@@ -166,3 +169,19 @@ def write_mochi_toml(path: Path, crates: list[SynthCrate]) -> None:
             f'trust = {{ issuer = "{ISSUER}", subject = "{SUBJECT_GLOB}" }}\n'
         )
     path.write_text("\n".join(lines))
+
+
+def verify_jobs(state_dir: Path, count: int) -> list[VerifyJob]:
+    """The first `count` crates of a built registry as the verification jobs a worker runs,
+    under the trust entry mochi.toml gives them."""
+    from cargo_verify.model import TrustRule
+    from cargo_verify.verify import VerifyJob
+
+    saved = json.loads((state_dir / MANIFEST_NAME).read_text())
+    rule = TrustRule(issuer=ISSUER, subject=SUBJECT_GLOB)
+    bundles = state_dir / "registry" / "bundles"
+    return [
+        VerifyJob(f"{name}@{version}", (bundles / name / f"{version}.sigstore.json").read_text(),
+                  checksum, rule)
+        for name, version, checksum, _size in saved["registry"]["crates"][:count]
+    ]
