@@ -275,7 +275,12 @@ class ForkedVerifiers:
         future: asyncio.Future[VerifyOutcome] = loop.create_future()
         self._next_id += 1
         self._queue.append((self._next_id, job, future))
-        if not self._flush_scheduled:
+        if any(w.alive and not w.in_flight for w in self._pool):
+            # An idle worker (the leader waits for its first job before loading the trust
+            # root and forking its siblings) gets work now, not after the caller has queued
+            # every other package of this loop iteration; busy ones get batches.
+            self._flush()
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
         return await future
