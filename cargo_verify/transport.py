@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import re
 import ssl
 import zlib
 from collections import deque
@@ -38,6 +39,9 @@ _DECODED_STEP = 1024 * 1024  # at most this much decompressed output per step
 _SMALL_BODY = 64 * 1024  # read together with the head
 _NO_BODY_STATUSES = frozenset({204, 304})
 _URL_SAFE = "/%:@!$&'()*+,;=-._~?"
+# A request target that needs no quoting or splitting: printable ASCII from "/", no fragment.
+_PLAIN_TARGET = re.compile(r"/[!-\"$-~]*")
+_ORIGIN_MEMO = 64
 
 Origin = tuple[str, str, int]  # scheme, host, port
 
@@ -292,6 +296,7 @@ class LeanResponse:
         status_code: int,
         headers: _Headers,
         keep_alive: bool,
+        framing: tuple[str, int],
         body: bytes | None = None,
     ) -> None:
         self._pool = pool
@@ -302,7 +307,7 @@ class LeanResponse:
         self._keep_alive = keep_alive
         self.num_bytes_downloaded = 0
         self.content = b""  # the body, after send(stream=False)
-        self._framing = _framing(request.method, status_code, headers)
+        self._framing = framing
         self._body = body  # already read (small bodies)
         if self._framing[0] == "none":
             self._finish(keep_alive)
@@ -462,6 +467,7 @@ class LeanClient:
             max_connections=max_connections,
             ssl_context=ssl_context,
         )
+        self._origins: dict[str, tuple[Origin, str]] = {}  # "scheme://netloc" -> parsed
         self._common = (
             f"User-Agent: {user_agent}\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate\r\n"
             "Connection: keep-alive\r\n"
@@ -482,6 +488,16 @@ class LeanClient:
         self._pool.close()
 
     def build_request(self, method: str, url: str, *, json: Any = None) -> LeanRequest:
+        origin_end = url.find("/", url.find("://") + 3) if "://" in url else -1
+        known = self._origins.get(url[:origin_end]) if origin_end > 0 else None
+        target = url[origin_end:]
+        if known is None or not _PLAIN_TARGET.fullmatch(target) or target.endswith("?"):
+            return self._build_parsed(method, url, json)
+        # An origin parsed before and a target urlsplit would keep as it is (printable
+        # ASCII, no fragment): the split, IDNA and port work is not repeated per request.
+        return self._request(method, url, known[0], known[1], target, json)
+
+    def _build_parsed(self, method: str, url: str, json: Any) -> LeanRequest:
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
@@ -499,6 +515,15 @@ class LeanClient:
         if not target.isascii() or " " in target:
             target = quote(target, safe=_URL_SAFE)
         netloc = parts.netloc if parts.netloc.isascii() else _idna_netloc(host, parts.port)
+        origin = (scheme, _host_ascii(host), port)
+        prefix = f"{parts.scheme}://{parts.netloc}"
+        if len(self._origins) < _ORIGIN_MEMO and url.startswith(prefix + "/"):
+            self._origins[prefix] = (origin, netloc)
+        return self._request(method, url, origin, netloc, target, json)
+
+    def _request(
+        self, method: str, url: str, origin: Origin, netloc: str, target: str, json: Any
+    ) -> LeanRequest:
         body = b""
         extra = b""
         if json is not None:
@@ -514,7 +539,7 @@ class LeanClient:
             + extra
             + b"\r\n"
         )
-        return LeanRequest(method, url, (scheme, _host_ascii(host), port), head, body)
+        return LeanRequest(method, url, origin, head, body)
 
     async def send(self, request: LeanRequest, *, stream: bool = False) -> LeanResponse:
         pool = self._pool
@@ -568,14 +593,14 @@ class LeanClient:
                         reused = False  # an interim answer: the connection is alive
                         continue
                     break
-                mode, length = _framing(request.method, status, headers)
-                if mode == "length" and length <= _SMALL_BODY:
-                    body = await _read_exactly(reader, length)
+                framing = _framing(request.method, status, headers)
+                if framing[0] == "length" and framing[1] <= _SMALL_BODY:
+                    body = await _read_exactly(reader, framing[1])
         except TimeoutError as exc:
             raise ReadTimeout("waiting for the response timed out") from exc
         tokens = {t.strip().lower() for t in (headers.get("connection") or "").split(",")}
         keep_alive = "close" not in tokens and (version == b"HTTP/1.1" or "keep-alive" in tokens)
-        return LeanResponse(pool, connection, request, status, headers, keep_alive, body)
+        return LeanResponse(pool, connection, request, status, headers, keep_alive, framing, body)
 
     async def _read_head(
         self, reader: asyncio.StreamReader, reused: bool

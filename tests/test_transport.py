@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cargo_verify.errors import InfraError
 from cargo_verify.http import HttpSettings, NotFound, fetch, make_client
@@ -246,3 +248,33 @@ def test_post_sends_a_json_body() -> None:
     assert seen[0].startswith(b"POST /search HTTP/1.1\r\n")
     assert b"Content-Type: application/json" in seen[0]
     assert seen[0].endswith(b'\r\n\r\n{"hash":"sha256:ab"}')
+
+
+_URL_CHARACTERS = "ab/%?#&=;:@!$'()*+,-._~ \t\"<>\\^`{|}é\x7f"
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    base=st.sampled_from([
+        "http://127.0.0.1:8080", "https://index.crates.io", "http://EXAMPLE.com", "http://h:80",
+        "https://bücher.de", "http://user@h", "ftp://h",
+    ]),
+    rest=st.text(alphabet=_URL_CHARACTERS, max_size=16),
+)
+def test_a_remembered_origin_builds_the_request_a_fresh_parse_builds(base: str, rest: str) -> None:
+    """The per-origin shortcut of build_request must never change what goes on the wire."""
+
+    def built(client: LeanClient, url: str) -> object:
+        try:
+            request = client.build_request("GET", url)
+        except Exception as exc:  # the same refusal is part of the same answer
+            return type(exc).__name__, str(exc)
+        return request.origin, request.headers
+
+    warm = LeanClient(connect_timeout=1, read_timeout=1, write_timeout=1, max_connections=1,
+                      user_agent="t")
+    built(warm, base + "/")  # the origin is now remembered
+    fresh = LeanClient(connect_timeout=1, read_timeout=1, write_timeout=1, max_connections=1,
+                       user_agent="t")
+    url = f"{base}/{rest}"
+    assert built(warm, url) == built(fresh, url)
