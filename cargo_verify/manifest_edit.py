@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import copy
 import re
-import tomllib
 from collections.abc import Mapping
 from typing import Any
 
+import tomli
 import tomlkit
 from tomlkit.items import InlineTable, Table
 
-from cargo_verify._toml_lines import decode_toml_bytes, parse_toml
+from cargo_verify._toml_lines import TOMLDecodeError, decode_toml_bytes, parse_toml
 from cargo_verify.errors import ConfigError
 
 SECTION = "rust-dependencies"
@@ -59,8 +59,8 @@ def _header_path(line: str) -> tuple[str, ...] | None:
     if not line.lstrip().startswith("["):
         return None
     try:
-        node: Any = tomllib.loads(line)
-    except tomllib.TOMLDecodeError:
+        node: Any = tomli.loads(line)
+    except TOMLDecodeError:
         return None
     path: list[str] = []
     while isinstance(node, dict) and len(node) == 1:
@@ -207,9 +207,9 @@ def add_dependency_text(text: str, name: str, version: str,
         if newline == "\r\n":
             candidate = _to_crlf(candidate)
         try:
-            if tomllib.loads(candidate) == wanted:
+            if tomli.loads(candidate) == wanted:
                 return candidate
-        except tomllib.TOMLDecodeError:
+        except TOMLDecodeError:
             continue
     raise ConfigError(
         f"cannot add [{SECTION}.{name}] without changing other entries; edit it by hand", file
