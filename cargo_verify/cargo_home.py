@@ -285,6 +285,33 @@ def _safe_file_part(text: str) -> bool:
     return bool(text) and "/" not in text and "\\" not in text and text not in (".", "..")
 
 
+def crate_cache_dir(
+    home: Path, source: str, crates_io_protocol: str = "sparse"
+) -> tuple[Path, bool] | None:
+    """Where cargo keeps the `.crate` files of this source, and whether that is the exact
+    registry directory (`<home>/registry/cache/<dir>`; False: a local registry's own
+    directory); None for sources without one. The same for every crate of a source."""
+    split = split_source(download_source(source, crates_io_protocol))
+    if split is None:
+        return None
+    kind, url = split
+    if kind is SourceKind.LOCAL_REGISTRY:
+        parsed = _parse_url(url)
+        if parsed is None or parsed.scheme != "file":
+            return None
+        return Path(unquote(parsed.path)), False
+    if kind not in (SourceKind.REGISTRY, SourceKind.SPARSE):
+        return None
+    return home / "registry" / "cache" / registry_cache_dir_name(url, kind), True
+
+
+def crate_file_name(name: str, version: str) -> str | None:
+    """`<name>-<version>.crate`, or None if either part could leave its directory."""
+    if not (_safe_file_part(name) and _safe_file_part(version)):
+        return None
+    return f"{name}-{version}.crate"
+
+
 def cached_crate_path(
     home: Path,
     source: str,
@@ -304,28 +331,17 @@ def cached_crate_path(
     or by a mirror) and a file is returned only if its sha256 equals `checksum`: a same-named
     crate from another registry proves nothing. Callers must still hash what they read.
     """
-    file_name = f"{name}-{version}.crate"
-    if not (_safe_file_part(name) and _safe_file_part(version)):
+    file_name = crate_file_name(name, version)
+    where = crate_cache_dir(home, source, crates_io_protocol)
+    if file_name is None or where is None:
         return None
-    split = split_source(download_source(source, crates_io_protocol))
-    if split is None:
-        return None
-    kind, url = split
-    if kind is SourceKind.LOCAL_REGISTRY:
-        parsed = _parse_url(url)
-        if parsed is None or parsed.scheme != "file":
-            return None
-        local = Path(unquote(parsed.path)) / file_name
-        return local if local.is_file() else None
-    if kind not in (SourceKind.REGISTRY, SourceKind.SPARSE):
-        return None
-    cache = home / "registry" / "cache"
-    exact = cache / registry_cache_dir_name(url, kind) / file_name
+    directory, in_registry_cache = where
+    exact = directory / file_name
     if exact.is_file():
         return exact
-    if checksum is None:
+    if checksum is None or not in_registry_cache:
         return None
-    for candidate in sorted(cache.glob(f"*/{_glob_escape(file_name)}")):
+    for candidate in sorted(directory.parent.glob(f"*/{_glob_escape(file_name)}")):
         if candidate.is_file() and sha256_file(candidate) == checksum:
             return candidate
     return None
@@ -335,10 +351,10 @@ def _glob_escape(text: str) -> str:
     return re.sub(r"([*?\[])", r"[\1]", text)
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path | str) -> str:
     """SHA-256 (hex) of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()

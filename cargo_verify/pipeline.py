@@ -12,18 +12,21 @@ from __future__ import annotations
 import atexit
 import contextvars
 import datetime as dt
+import errno
+import hashlib
 import json
 import os
 import re
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cargo_verify.cache import VerdictCache, cache_key
-from cargo_verify.cargo_home import sha256_file
+from cargo_verify.cargo_home import crate_file_name
 from cargo_verify.errors import InfraError
 from cargo_verify.evidence_store import EvidenceKey, EvidenceStore, StoredEvidence
 from cargo_verify.http import HttpSettings, NotFound, fetch, make_client
@@ -283,16 +286,43 @@ _network_slot: contextvars.ContextVar[_NetworkSlot | None] = contextvars.Context
 
 
 _INLINE_HASH_BYTES = 1 << 20  # smaller files are hashed on the loop: a thread hop costs more
+_ABSENT_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP})
 
 
-async def _hash_cached(path: Path) -> str:
+def _open_regular_file(path: str) -> BinaryIO | None:
+    """The file opened for reading, or None unless it is a regular file (a FIFO or device in
+    cargo's cache must not block or stream forever; absent is absent). One open and one fstat:
+    cheaper than testing first, and no window between the test and the read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO
+    except OSError as error:
+        if error.errno in _ABSENT_ERRNOS:
+            return None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return open(fd, "rb")
+
+
+def _sha256_of(handle: BinaryIO) -> str:
+    with handle:
+        digest = hashlib.sha256()
+        while block := handle.read(1 << 20):
+            digest.update(block)
+        return digest.hexdigest()
+
+
+async def _hash_cached(path: str) -> str | None:
+    """SHA-256 of a `.crate` in cargo's cache; None if there is no such regular file."""
     import asyncio
 
-    try:
-        small = path.stat().st_size <= _INLINE_HASH_BYTES
-    except OSError:
-        small = False  # let the hashing report the problem
-    return sha256_file(path) if small else await asyncio.to_thread(sha256_file, path)
+    handle = _open_regular_file(path)
+    if handle is None:
+        return None
+    if os.fstat(handle.fileno()).st_size <= _INLINE_HASH_BYTES:
+        return _sha256_of(handle)
+    return await asyncio.to_thread(_sha256_of, handle)
 
 
 def _retrieve_outcome(task: asyncio.Future[Any]) -> None:
@@ -315,6 +345,7 @@ class Pipeline:
         self._registries: dict[str, SparseRegistry] = {}
         self._root_digest: str | None = None
         self._cargo_cache_exists: bool | None = None
+        self._crate_dirs: dict[str, str | None] = {}
         self._root_rekor_url: str | None = None
         self._evidence: EvidenceStore | None = None
 
@@ -439,8 +470,9 @@ class Pipeline:
         record = cache.get(cache_key(package, rule, self._root()))
         if record is None:
             return None
-        cached_tarball = self._cargo_cache_path(package)
-        if cached_tarball is not None and sha256_file(cached_tarball) != package.checksum:
+        cached_tarball = self._cargo_cache_file(package)
+        handle = _open_regular_file(cached_tarball) if cached_tarball is not None else None
+        if handle is not None and _sha256_of(handle) != package.checksum:
             return None  # re-run the full check so the tampered file is reported
         return Verdict(
             package,
@@ -532,21 +564,26 @@ class Pipeline:
             registry = self._registries[url] = SparseRegistry(url, self._client, self.settings.http)
         return registry
 
-    def _cargo_cache_path(self, package: Package) -> Path | None:
-        if self.settings.cargo_home is None or package.source is None:
+    def _cargo_cache_file(self, package: Package) -> str | None:
+        """Where cargo's cache would hold this package's `.crate` (it may be absent there)."""
+        home = self.settings.cargo_home
+        if home is None or package.source is None:
             return None
         if self._cargo_cache_exists is None:  # looked up once: most runs have no such cache
-            self._cargo_cache_exists = (self.settings.cargo_home / "registry" / "cache").is_dir()
+            self._cargo_cache_exists = (home / "registry" / "cache").is_dir()
         if not self._cargo_cache_exists:
             return None
-        from cargo_verify.cargo_home import cached_crate_path
+        source = self.policies.index_url(package.source) or package.source
+        if source not in self._crate_dirs:  # the same directory for every crate of a source
+            from cargo_verify.cargo_home import crate_cache_dir
 
-        return cached_crate_path(
-            self.settings.cargo_home,
-            self.policies.index_url(package.source) or package.source,
-            package.name,
-            package.version,
-        )
+            where = crate_cache_dir(home, source)
+            self._crate_dirs[source] = None if where is None else str(where[0])
+        directory = self._crate_dirs[source]
+        file_name = crate_file_name(package.name, package.version)
+        if directory is None or file_name is None:
+            return None
+        return os.path.join(directory, file_name)
 
     async def _check(self, package: Package, verifiers: _Verifiers) -> Verdict:
         assert package.source is not None and package.checksum is not None
@@ -618,9 +655,9 @@ class Pipeline:
         """The `.crate`'s SHA-256 (cargo's cache, re-hashed, or a download) if it is the one
         Cargo.lock names; otherwise the failed verdict."""
         assert package.checksum is not None
-        cached = self._cargo_cache_path(package)
-        if cached is not None:
-            digest = await _hash_cached(cached)
+        cached = self._cargo_cache_file(package)
+        digest = await _hash_cached(cached) if cached is not None else None
+        if digest is not None:
             where = f"cargo cache file {cached}"
         else:
             url = await registry.download_url(package.name, package.version, package.checksum)

@@ -12,7 +12,10 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import tarfile
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,6 +133,37 @@ def test_tampered_crate_in_cargos_cache(
 
     failed = assert_only_failure(run, "mochi-log@0.1.0", "tarball-mismatch", "cargo cache")
     assert str(cached) in failed["reason"]
+
+
+def test_a_fifo_or_directory_named_like_a_cached_crate_is_not_read(
+    signed_project: LockedProject, check_cli: CheckRunner
+) -> None:
+    signed_project.cargo("fetch")
+    cache = signed_project.cargo_home
+    (log,) = cache.glob("registry/cache/127.0.0.1-*/mochi-log-0.1.0.crate")
+    (example,) = cache.glob("registry/cache/127.0.0.1-*/mochi-example-0.1.1.crate")
+    log.unlink()
+    os.mkfifo(log)
+    example.unlink()
+    example.mkdir()
+
+    def unblock() -> None:
+        # Opening the FIFO for reading would block until a writer comes: this one comes after
+        # 10 s with bytes that cannot match, so such a bug fails the test instead of hanging it.
+        time.sleep(10)
+        try:
+            fd = os.open(log, os.O_WRONLY | os.O_NONBLOCK)  # ENXIO: nobody is reading
+        except OSError:
+            return
+        os.write(fd, b"not a crate")
+        os.close(fd)
+
+    threading.Thread(target=unblock, daemon=True).start()
+    run = check_cli(signed_project, "--format", "json")
+
+    assert run.exit_code == 0, run.stdout  # both downloaded instead, and verified
+    statuses = {f"{p['name']}@{p['version']}": p["status"] for p in registry_packages(run)}
+    assert statuses == dict.fromkeys(SIGNED_PACKAGES, "verified")
 
 
 def test_lockfile_checksum_edited(signed_project: LockedProject, check_cli: CheckRunner) -> None:
