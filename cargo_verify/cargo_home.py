@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import parse_qsl, unquote
 
 CRATES_IO_GIT_INDEX = "https://github.com/rust-lang/crates.io-index"
@@ -353,8 +354,13 @@ def _glob_escape(text: str) -> str:
 
 def sha256_file(path: Path | str) -> str:
     """SHA-256 (hex) of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    return sha256_and_close(open(path, "rb"))
+
+
+def sha256_and_close(handle: BinaryIO) -> str:
+    """SHA-256 (hex) of what is left to read in an open binary file, which is then closed."""
+    with handle:
+        digest = hashlib.sha256()
         while block := handle.read(1 << 20):
             digest.update(block)
-    return digest.hexdigest()
+        return digest.hexdigest()

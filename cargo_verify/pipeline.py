@@ -13,7 +13,6 @@ import atexit
 import contextvars
 import datetime as dt
 import errno
-import hashlib
 import json
 import os
 import re
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cargo_verify.cache import VerdictCache, cache_key
-from cargo_verify.cargo_home import crate_file_name
+from cargo_verify.cargo_home import crate_file_name, sha256_and_close
 from cargo_verify.errors import InfraError
 from cargo_verify.evidence_store import EvidenceKey, EvidenceStore, StoredEvidence
 from cargo_verify.http import HttpSettings, NotFound, fetch, make_client
@@ -305,14 +304,6 @@ def _open_regular_file(path: str) -> BinaryIO | None:
     return open(fd, "rb")
 
 
-def _sha256_of(handle: BinaryIO) -> str:
-    with handle:
-        digest = hashlib.sha256()
-        while block := handle.read(1 << 20):
-            digest.update(block)
-        return digest.hexdigest()
-
-
 async def _hash_cached(path: str) -> str | None:
     """SHA-256 of a `.crate` in cargo's cache; None if there is no such regular file."""
     import asyncio
@@ -321,8 +312,8 @@ async def _hash_cached(path: str) -> str | None:
     if handle is None:
         return None
     if os.fstat(handle.fileno()).st_size <= _INLINE_HASH_BYTES:
-        return _sha256_of(handle)
-    return await asyncio.to_thread(_sha256_of, handle)
+        return sha256_and_close(handle)
+    return await asyncio.to_thread(sha256_and_close, handle)
 
 
 def _retrieve_outcome(task: asyncio.Future[Any]) -> None:
@@ -472,7 +463,7 @@ class Pipeline:
             return None
         cached_tarball = self._cargo_cache_file(package)
         handle = _open_regular_file(cached_tarball) if cached_tarball is not None else None
-        if handle is not None and _sha256_of(handle) != package.checksum:
+        if handle is not None and sha256_and_close(handle) != package.checksum:
             return None  # re-run the full check so the tampered file is reported
         return Verdict(
             package,
