@@ -100,7 +100,7 @@ async def fetch(
     """
     import asyncio
 
-    from cargo_verify.transport import TransportError
+    from cargo_verify.transport import TransportError, UnsupportedProtocol
 
     last_problem = "no attempt made"
     last_retry_after: float | None = None
@@ -120,6 +120,8 @@ async def fetch(
         except _Retryable as exc:
             last_problem = str(exc)
             last_retry_after = exc.retry_after
+        except UnsupportedProtocol as exc:  # the URL itself is unusable: asking again won't help
+            raise InfraError(f"{method} {url}: {exc}") from None
         except TransportError as exc:  # timeouts, resets, refused connections, bad framing
             last_problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     raise InfraError(f"{method} {url} failed after {settings.retries + 1} attempts: {last_problem}")
@@ -154,8 +156,14 @@ async def _fetch_once(
                 location = response.headers.get("location")
                 if not location:
                     raise InfraError(f"{current}: redirect without Location")
-                target = urljoin(current, location)
-                if not cross_host_redirects and urlsplit(target).netloc != urlsplit(url).netloc:
+                try:
+                    target = urljoin(current, location)
+                    other_host = urlsplit(target).netloc != urlsplit(url).netloc
+                except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+                    raise InfraError(
+                        f"{current}: redirect to an invalid URL {location!r} ({exc})"
+                    ) from None
+                if not cross_host_redirects and other_host:
                     raise InfraError(f"{url}: refusing redirect to another host ({target})")
                 current = target
                 if response.status_code == 303:

@@ -91,7 +91,10 @@ def parse_sigstore_field(value: Any, index_file_url: str) -> SigstoreRef | None:
     if bundle is not None:
         if not isinstance(bundle, str) or not bundle:
             raise IndexError_(f"`sigstore.bundle` is not a URL: {bundle!r}")
-        bundle = urljoin(index_file_url, bundle)
+        try:
+            bundle = urljoin(index_file_url, bundle)
+        except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+            raise IndexError_(f"`sigstore.bundle` is not a valid URL: {bundle!r} ({exc})") from None
         if not bundle.startswith(("http://", "https://")):
             raise IndexError_(f"`sigstore.bundle` is not an http(s) URL: {bundle!r}")
     if log_index is None and bundle is None:

@@ -498,7 +498,10 @@ class LeanClient:
         return self._request(method, url, known[0], known[1], target, json)
 
     def _build_parsed(self, method: str, url: str, json: Any) -> LeanRequest:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+            raise UnsupportedProtocol(f"invalid URL {url}: {exc}") from exc
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise UnsupportedProtocol(f"unsupported URL scheme {parts.scheme!r} in {url}")
@@ -514,8 +517,11 @@ class LeanClient:
             target += "?" + parts.query
         if not target.isascii() or " " in target:
             target = quote(target, safe=_URL_SAFE)
-        netloc = parts.netloc if parts.netloc.isascii() else _idna_netloc(host, parts.port)
-        origin = (scheme, _host_ascii(host), port)
+        try:
+            netloc = parts.netloc if parts.netloc.isascii() else _idna_netloc(host, parts.port)
+            origin = (scheme, _host_ascii(host), port)
+        except UnicodeError as exc:  # a host name IDNA cannot encode
+            raise UnsupportedProtocol(f"invalid host name in URL {url}: {exc}") from exc
         prefix = f"{parts.scheme}://{parts.netloc}"
         if len(self._origins) < _ORIGIN_MEMO and url.startswith(prefix + "/"):
             self._origins[prefix] = (origin, netloc)

@@ -13,7 +13,12 @@ from hypothesis import strategies as st
 
 from cargo_verify.errors import InfraError
 from cargo_verify.http import HttpSettings, NotFound, fetch, make_client
-from cargo_verify.transport import LeanClient, ReadTimeout, RemoteProtocolError
+from cargo_verify.transport import (
+    LeanClient,
+    ReadTimeout,
+    RemoteProtocolError,
+    UnsupportedProtocol,
+)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Server"], Awaitable[None]]
 
@@ -227,6 +232,29 @@ def test_fetch_retries_server_errors_and_maps_not_found() -> None:
     asyncio.run(main())
 
 
+def test_unparsable_urls_are_infra_errors_at_once() -> None:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                      server: Server) -> None:
+        while await read_request(reader, server) is not None:
+            writer.write(answer(b"", "Location: http://[::1/x", status="302 Found"))
+            await writer.drain()
+
+    async def main() -> None:
+        settings = HttpSettings(backoff=0.01)
+        async with serve(handler) as server, make_client(settings) as lean:
+            with pytest.raises(InfraError, match="redirect to an invalid URL"):
+                await fetch(lean, server.url + "/x", settings, max_bytes=100)
+            requests = len(server.requests)
+            slow = HttpSettings(backoff=5.0)  # a retry would take seconds
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(InfraError, match="Invalid IPv6 URL"):
+                await fetch(lean, "http://[::1/x", slow, max_bytes=100)
+            assert asyncio.get_running_loop().time() - started < 1.0  # refused, not retried
+            assert len(server.requests) == requests
+
+    asyncio.run(main())
+
+
 def test_post_sends_a_json_body() -> None:
     seen: list[bytes] = []
 
@@ -250,14 +278,14 @@ def test_post_sends_a_json_body() -> None:
     assert seen[0].endswith(b'\r\n\r\n{"hash":"sha256:ab"}')
 
 
-_URL_CHARACTERS = "ab/%?#&=;:@!$'()*+,-._~ \t\"<>\\^`{|}é\x7f"
+_URL_CHARACTERS = "ab/%?#&=;:@!$'()*+,-._~[] \t\"<>\\^`{|}é\x7f"
 
 
 @settings(max_examples=400, deadline=None)
 @given(
     base=st.sampled_from([
         "http://127.0.0.1:8080", "https://index.crates.io", "http://EXAMPLE.com", "http://h:80",
-        "https://bücher.de", "http://user@h", "ftp://h",
+        "https://bücher.de", "http://user@h", "ftp://h", "http://[::1", "http://a..é",
     ]),
     rest=st.text(alphabet=_URL_CHARACTERS, max_size=16),
 )
@@ -267,8 +295,8 @@ def test_a_remembered_origin_builds_the_request_a_fresh_parse_builds(base: str, 
     def built(client: LeanClient, url: str) -> object:
         try:
             request = client.build_request("GET", url)
-        except Exception as exc:  # the same refusal is part of the same answer
-            return type(exc).__name__, str(exc)
+        except UnsupportedProtocol as exc:  # the only refusal; the same one is the same answer
+            return str(exc)
         return request.origin, request.headers
 
     warm = LeanClient(connect_timeout=1, read_timeout=1, write_timeout=1, max_connections=1,
