@@ -282,8 +282,6 @@ _network_slot: contextvars.ContextVar[_NetworkSlot | None] = contextvars.Context
 )
 
 
-
-
 _INLINE_HASH_BYTES = 1 << 20  # smaller files are hashed on the loop: a thread hop costs more
 _ABSENT_ERRNOS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.ELOOP})
 
