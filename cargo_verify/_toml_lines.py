@@ -23,6 +23,7 @@ import tomli as toml_parser
 from cargo_verify.errors import ConfigError
 
 TOMLDecodeError = toml_parser.TOMLDecodeError
+toml_loads = toml_parser.loads  # the one TOML parser of the package
 
 KeyPath = tuple[str | int, ...]
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -93,7 +94,7 @@ class _Scanner:
                     return token
                 if pattern is _LITERAL or "\\" not in token:
                     return token[1:-1]
-                value: str = toml_parser.loads(f"k = {token}")["k"]
+                value: str = toml_loads(f"k = {token}")["k"]
                 return value
         raise ValueError(f"expected a key at offset {pos}")
 
@@ -285,7 +286,7 @@ def read_toml_text(path: Path, display: str | None = None) -> str:
 def parse_toml(text: str, file: str) -> tuple[dict[str, Any], dict[KeyPath, int]]:
     """Values and key lines of a TOML document; any TOML error is a ConfigError with its line."""
     try:
-        data = toml_parser.loads(text)
+        data = toml_loads(text)
     except TOMLDecodeError as error:
         raise ConfigError(
             f"invalid TOML: {error_message(error)}", file, error_line(error, text)

@@ -17,11 +17,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import tomli
 import tomlkit
 from tomlkit.items import InlineTable, Table
 
-from cargo_verify._toml_lines import TOMLDecodeError, decode_toml_bytes, parse_toml
+from cargo_verify._toml_lines import (
+    TOMLDecodeError,
+    decode_toml_bytes,
+    parse_toml,
+    toml_loads,
+)
 from cargo_verify.errors import ConfigError
 
 SECTION = "rust-dependencies"
@@ -59,7 +63,7 @@ def _header_path(line: str) -> tuple[str, ...] | None:
     if not line.lstrip().startswith("["):
         return None
     try:
-        node: Any = tomli.loads(line)
+        node: Any = toml_loads(line)
     except TOMLDecodeError:
         return None
     path: list[str] = []
@@ -207,7 +211,7 @@ def add_dependency_text(text: str, name: str, version: str,
         if newline == "\r\n":
             candidate = _to_crlf(candidate)
         try:
-            if tomli.loads(candidate) == wanted:
+            if toml_loads(candidate) == wanted:
                 return candidate
         except TOMLDecodeError:
             continue
